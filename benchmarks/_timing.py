@@ -1,0 +1,81 @@
+"""Interleaved timing of jitted, buffer-donating optimizer steps; a STREAM-like bandwidth probe."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+import jopt
+
+
+def compiled_step(
+    tx: Any, params: Any, grads: Any, compiles: int = 2
+) -> tuple[Callable, Any, float]:
+    """Compile ``params, state, grads -> params, state`` with donated params and state.
+
+    Returns the compiled step, the initial state and the trace+lower+compile seconds:
+    the fastest of ``compiles`` compiles of fresh closures, so that one-time costs of
+    the first compile in the process (lowering rules, caches) are charged to no one.
+    """
+    state = jax.jit(tx.init)(params)
+    best, compiled = float("inf"), None
+    for _ in range(compiles):
+
+        def step(params, state, grads):
+            updates, state = tx.update(grads, state, params)
+            return jopt.apply_updates(params, updates), state
+
+        start = time.perf_counter()
+        compiled = jax.jit(step, donate_argnums=(0, 1)).lower(params, state, grads).compile()
+        best = min(best, time.perf_counter() - start)
+    return compiled, state, best
+
+
+def interleaved_medians(
+    steps: dict[str, tuple[Callable, Any, Any]], grads: Any, repetitions: int, warmup: int = 3
+) -> dict[str, float]:
+    """Median seconds per step of each variant, timed A B C A B C ... after a warm-up.
+
+    ``steps`` maps a variant name to ``(compiled_step, params, state)``; each variant
+    owns its buffers because donation consumes them.
+    """
+    live = {name: [fn, params, state] for name, (fn, params, state) in steps.items()}
+    times: dict[str, list[float]] = {name: [] for name in live}
+    names = list(live)
+    for round_index in range(warmup + repetitions):
+        # Rotate the order so that no variant always runs right after another.
+        shift = round_index % len(names)
+        for name in names[shift:] + names[:shift]:
+            fn, params, state = live[name]
+            start = time.perf_counter()
+            params, state = fn(params, state, grads)
+            jax.block_until_ready((params, state))
+            if round_index >= warmup:
+                times[name].append(time.perf_counter() - start)
+            live[name][1:] = [params, state]
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def stream_bandwidth(elements: int, repetitions: int = 10) -> float:
+    """Bytes per second of the triad ``a = b + 3 c`` (reads 2, writes 1 array), median."""
+    b = jnp.ones((elements,), jnp.float32)
+    c = jnp.full((elements,), 2.0, jnp.float32)
+    triad = jax.jit(lambda b, c: b + 3.0 * c)
+    jax.block_until_ready(triad(b, c))
+    times = []
+    for _ in range(repetitions):
+        start = time.perf_counter()
+        jax.block_until_ready(triad(b, c))
+        times.append(time.perf_counter() - start)
+    return 3 * elements * 4 / statistics.median(times)
+
+
+def update_bytes(params: Any, state: Any) -> int:
+    """Bytes an update must move: read+write params, read grads, read+write the state."""
+    param_bytes = jopt.tree.bytes_size(params)
+    return 3 * param_bytes + 2 * jopt.tree.bytes_size(state)

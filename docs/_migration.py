@@ -1,0 +1,43 @@
+"""Write the name-by-name optax -> jopt table of the migration guide (run at build time)."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pathlib
+
+# (optax namespace, jopt namespace)
+PAIRS = [
+    ("optax", "jopt"),
+    ("optax.schedules", "jopt.schedules"),
+    ("optax.losses", "jopt.losses"),
+    ("optax.contrib", "jopt.contrib"),
+    ("optax.tree", "jopt.tree"),
+]
+
+
+def _names(module) -> list[str]:
+    return sorted(
+        n
+        for n in dir(module)
+        if not n.startswith("_")
+        and not inspect.ismodule(getattr(module, n))
+        and (callable(getattr(module, n)) or inspect.isclass(getattr(module, n)))
+    )
+
+
+def write_table(path: pathlib.Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = ["| optax | jopt |", "|---|---|"]
+    for optax_name, jopt_name in PAIRS:
+        source = importlib.import_module(optax_name)
+        try:
+            target = importlib.import_module(jopt_name)
+        except ModuleNotFoundError:
+            target = None
+        for name in _names(source):
+            if target is not None and hasattr(target, name):
+                lines.append(f"| `{optax_name}.{name}` | `{jopt_name}.{name}` |")
+            else:
+                lines.append(f"| `{optax_name}.{name}` | — (see the note below) |")
+    path.write_text("\n".join(lines) + "\n")

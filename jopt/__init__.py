@@ -1,0 +1,123 @@
+"""jopt: composable JAX optimizers, verified against optax, and the training layer around them.
+
+The public surface is flat, like optax's: every transform, optimizer and schedule
+is reachable as ``jopt.NAME``. Namespaces: ``jopt.schedules``, ``jopt.tree``,
+``jopt.losses``, ``jopt.metrics``, ``jopt.train``, ``jopt.tune``, ``jopt.contrib``.
+"""
+
+from jopt import contrib, losses, metrics, optimizers, schedules, train, transforms, tree
+from jopt._distributions import multi_normal
+from jopt._linear_algebra import matrix_inverse_pth_root, nnls, power_iteration
+from jopt._numerics import (
+    safe_int32_increment,
+    safe_norm,
+    safe_root_mean_squares,
+    scale_gradient,
+)
+from jopt._state_mapping import tree_map_params
+from jopt.base import (
+    ArrayTree,
+    EmptyState,
+    GradientTransformation,
+    GradientTransformationExtraArgs,
+    MaskOrFn,
+    OptState,
+    Params,
+    ScalarOrSchedule,
+    Schedule,
+    TransformInitFn,
+    TransformUpdateExtraArgsFn,
+    TransformUpdateFn,
+    Updates,
+    apply_updates,
+    identity,
+    incremental_update,
+    init_empty_state,
+    periodic_update,
+    set_to_zero,
+    stateless,
+    stateless_with_tree_map,
+    with_extra_args_support,
+)
+from jopt.losses import (  # the losses optax also exposes at its top level
+    convex_kl_divergence,
+    cosine_distance,
+    cosine_similarity,
+    ctc_loss,
+    ctc_loss_with_forward_probs,
+    generalized_kl_divergence,
+    hinge_loss,
+    huber_loss,
+    kl_divergence,
+    l2_loss,
+    log_cosh,
+    ntxent,
+    safe_softmax_cross_entropy,
+    sigmoid_binary_cross_entropy,
+    sigmoid_focal_loss,
+    smooth_labels,
+    softmax_cross_entropy,
+    softmax_cross_entropy_with_integer_labels,
+    squared_error,
+)
+from jopt.optimizers import *  # noqa: F403 - each subpackage lists its names in __all__
+from jopt.schedules import *  # noqa: F403
+from jopt.transforms import *  # noqa: F403
+from jopt.tree import (
+    bias_correction,
+    safe_increment,
+    update_infinity_moment,
+    update_moment,
+    update_moment_per_elem_norm,
+)
+
+__version__ = "0.1.0"
+
+_BASE = [
+    "ArrayTree",
+    "EmptyState",
+    "GradientTransformation",
+    "GradientTransformationExtraArgs",
+    "MaskOrFn",
+    "OptState",
+    "Params",
+    "ScalarOrSchedule",
+    "Schedule",
+    "TransformInitFn",
+    "TransformUpdateExtraArgsFn",
+    "TransformUpdateFn",
+    "Updates",
+    "apply_updates",
+    "identity",
+    "incremental_update",
+    "init_empty_state",
+    "periodic_update",
+    "set_to_zero",
+    "stateless",
+    "stateless_with_tree_map",
+    "with_extra_args_support",
+    # numerics and moment helpers (also in jopt.tree), at top level as in optax
+    "bias_correction",
+    "safe_increment",
+    "safe_int32_increment",
+    "safe_norm",
+    "safe_root_mean_squares",
+    "scale_gradient",
+    "update_infinity_moment",
+    "update_moment",
+    "update_moment_per_elem_norm",
+    # linear algebra used by optimizers, and mapping over params inside states
+    "matrix_inverse_pth_root",
+    "nnls",
+    "power_iteration",
+    "tree_map_params",
+    "multi_normal",
+]
+_TOP_LEVEL_LOSSES = [
+    "convex_kl_divergence", "cosine_distance", "cosine_similarity", "ctc_loss",
+    "ctc_loss_with_forward_probs", "generalized_kl_divergence", "hinge_loss", "huber_loss",
+    "kl_divergence", "l2_loss", "log_cosh", "ntxent", "safe_softmax_cross_entropy",
+    "sigmoid_binary_cross_entropy", "sigmoid_focal_loss", "smooth_labels",
+    "softmax_cross_entropy", "softmax_cross_entropy_with_integer_labels", "squared_error",
+]  # fmt: skip
+__all__ = [*_BASE, *_TOP_LEVEL_LOSSES, *transforms.__all__, *optimizers.__all__, *schedules.__all__]

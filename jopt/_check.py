@@ -1,0 +1,258 @@
+"""Validation of hyperparameters at construction time: one helper per rule, one message shape.
+
+Every message reads ``"<name> must be <rule>, got <value>; <fix>"``. Values that
+are traced (a hyperparameter injected into the state by ``inject_hyperparams``)
+or schedules (callables) cannot be inspected and pass through: they are checked
+where they were created.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import jax
+import numpy as np
+
+
+def _concrete_scalar(value: Any) -> float | None:
+    """The value as a Python float, or None when it cannot be inspected."""
+    if callable(value) or isinstance(value, jax.core.Tracer):
+        return None
+    try:
+        array = np.asarray(value)
+    except Exception:  # noqa: BLE001 - an exotic object: leave it to the maths to fail
+        return None
+    if array.shape != () or array.dtype.kind not in "biuf":
+        return None
+    return float(array)
+
+
+def _fail(name: str, rule: str, value: Any, fix: str) -> None:
+    raise ValueError(f"{name} must be {rule}, got {value!r}; {fix}")
+
+
+def number(name: str, value: Any) -> float | None:
+    """Reject non-numeric and non-finite values; return the float (None if not inspectable)."""
+    if isinstance(value, bool) or isinstance(value, (str, bytes)) or value is None:
+        raise TypeError(f"{name} must be a number, got {value!r} of type {type(value).__name__}")
+    if callable(value) or isinstance(value, jax.core.Tracer):
+        return None
+    x = _concrete_scalar(value)
+    if x is None:
+        if np.ndim(value) != 0:
+            raise TypeError(f"{name} must be a scalar, got an array of shape {np.shape(value)}")
+        return None
+    if not math.isfinite(x):
+        _fail(name, "a finite number", value, "pass a finite value")
+    return x
+
+
+def finite(name: str, value: Any) -> None:
+    """A number or an array of numbers, every entry finite (tracers pass)."""
+    if isinstance(value, jax.core.Tracer):
+        return
+    kind = np.asarray(value).dtype.kind if not callable(value) and value is not None else "O"
+    if isinstance(value, (bool, str, bytes)) or kind in "bOSUc":
+        raise TypeError(f"{name} must be a number or an array of numbers, got {value!r}")
+    if not np.all(np.isfinite(np.asarray(value, np.float64))):
+        _fail(name, "finite", value, "pass finite values")
+
+
+def scalar_or_schedule(name: str, value: Any) -> None:
+    """Accept a schedule (callable) or a finite scalar."""
+    if not callable(value):
+        number(name, value)
+
+
+def not_schedule(name: str, value: Any, why: str) -> None:
+    """Reject a schedule where only a number makes sense; ``why`` says why and what to do."""
+    if callable(value):
+        raise TypeError(f"{name} must be a number, not a schedule, got {value!r}; {why}")
+
+
+def function(name: str, value: Any, example: str) -> None:
+    """A callable; ``example`` shows its expected signature."""
+    if not callable(value):
+        raise TypeError(f"{name} must be a function such as {example}, got {value!r}")
+
+
+def learning_rate(name: str, value: Any) -> None:
+    """A learning rate: a schedule, or a finite number >= 0."""
+    if callable(value):
+        return
+    x = number(name, value)
+    if x is not None and x < 0:
+        _fail(
+            name,
+            ">= 0 (or a schedule)",
+            value,
+            "pass a positive step size such as 1e-3; to ascend, negate the loss",
+        )
+
+
+def non_negative(name: str, value: Any, fix: str = "pass a value >= 0") -> None:
+    """A finite number >= 0 (schedules pass)."""
+    x = number(name, value)
+    if x is not None and x < 0:
+        _fail(name, ">= 0", value, fix)
+
+
+def positive(name: str, value: Any, fix: str = "pass a value > 0") -> None:
+    """A finite number > 0 (schedules pass)."""
+    x = number(name, value)
+    if x is not None and x <= 0:
+        _fail(name, "> 0", value, fix)
+
+
+def unit_interval(name: str, value: Any, fix: str = "pass a value in [0, 1) such as 0.9") -> None:
+    """A decay rate: a finite number in [0, 1)."""
+    x = number(name, value)
+    if x is not None and not 0 <= x < 1:
+        _fail(name, "in [0, 1)", value, fix)
+
+
+def closed_unit_interval(name: str, value: Any, fix: str = "pass a value in [0, 1]") -> None:
+    """A fraction: a finite number in [0, 1]."""
+    x = number(name, value)
+    if x is not None and not 0 <= x <= 1:
+        _fail(name, "in [0, 1]", value, fix)
+
+
+def interval(name: str, value: Any, low: float, high: float, fix: str | None = None) -> None:
+    """A finite number in the closed interval [low, high]."""
+    x = number(name, value)
+    if x is not None and not low <= x <= high:
+        _fail(name, f"in [{low}, {high}]", value, fix or f"pass a value in [{low}, {high}]")
+
+
+def open_interval(name: str, value: Any, low: float, high: float, fix: str | None = None) -> None:
+    """A finite number in the open interval (low, high)."""
+    x = number(name, value)
+    if x is not None and not low < x < high:
+        _fail(name, f"in ({low}, {high})", value, fix or f"pass a value in ({low}, {high})")
+
+
+def greater_than(name: str, value: Any, bound: float, fix: str | None = None) -> None:
+    """A finite number strictly greater than ``bound``."""
+    x = number(name, value)
+    if x is not None and x <= bound:
+        _fail(name, f"> {bound}", value, fix or f"pass a value > {bound}")
+
+
+def integer(name: str, value: Any, minimum: int = 0, fix: str | None = None) -> None:
+    """A Python or NumPy integer >= ``minimum`` (bool is not an integer here)."""
+    if isinstance(value, jax.core.Tracer):  # injected by inject_hyperparams: checked before
+        return
+    if (
+        isinstance(value, (np.ndarray, jax.Array))
+        and value.shape == ()
+        and value.dtype.kind in "iu"
+    ):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {value!r} of type {type(value).__name__}")
+    if value < minimum:
+        _fail(name, f"an integer >= {minimum}", value, fix or f"pass an integer >= {minimum}")
+
+
+def boolean(name: str, value: Any) -> None:
+    """A Python bool."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+
+
+def one_of(name: str, value: Any, options: Iterable[Any]) -> None:
+    """One of a fixed set of options; the message lists them."""
+    options = tuple(options)
+    if value not in options:
+        listed = ", ".join(repr(o) for o in options)
+        raise ValueError(f"{name} must be one of {listed}, got {value!r}")
+
+
+def optional(check: Callable[..., None], name: str, value: Any, *args: Any) -> None:
+    """Apply ``check`` unless ``value`` is None."""
+    if value is not None:
+        check(name, value, *args)
+
+
+def dtype(name: str, value: Any) -> Any:
+    """None, or something ``jnp.dtype`` understands; returns it canonicalized (or None).
+
+    Canonical means what JAX will actually allocate: ``float64`` becomes ``float32``
+    unless x64 is enabled, as optax's ``canonicalize_dtype`` does.
+    """
+    if value is None:
+        return None
+    try:
+        jax.numpy.dtype(value)
+        return jax.dtypes.canonicalize_dtype(value)
+    except TypeError:
+        raise TypeError(
+            f"{name} must be a dtype such as jnp.float32 or None, got {value!r}"
+        ) from None
+
+
+def first_mismatch(tree: Any, reference: Any) -> str | None:
+    """Describe the first path where ``tree``'s structure differs from ``reference``'s."""
+    paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(tree)[0]]
+    ref_paths = [
+        jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(reference)[0]
+    ]
+    for got, expected in zip(paths, ref_paths, strict=False):
+        if got != expected:
+            return f"at {got or '<root>'} (expected {expected or '<root>'})"
+    if len(paths) != len(ref_paths):
+        longer, missing = (
+            (paths, "extra") if len(paths) > len(ref_paths) else (ref_paths, "missing")
+        )
+        return f"{missing} leaf {longer[min(len(paths), len(ref_paths))] or '<root>'}"
+    if jax.tree.structure(tree) != jax.tree.structure(reference):
+        return "in the container types"
+    return None
+
+
+def same_structure(name: str, tree: Any, reference: Any, reference_name: str, fix: str) -> None:
+    """Raise a ValueError naming the first mismatching path of two pytrees."""
+    where = first_mismatch(tree, reference)
+    if where is not None:
+        raise ValueError(
+            f"{name} has structure {jax.tree.structure(tree)} but {reference_name} have "
+            f"{jax.tree.structure(reference)}; they differ {where}. {fix}"
+        )
+
+
+def transformation(name: str, value: Any) -> None:
+    """A gradient transformation: an object with ``init`` and ``update``."""
+    if not (hasattr(value, "init") and hasattr(value, "update")):
+        raise TypeError(
+            f"{name} must be a GradientTransformation (with init and update), got {value!r}; "
+            "call the factory, e.g. jopt.adam(1e-3) rather than jopt.adam"
+        )
+
+
+def params_given(transform: str, params: Any) -> None:
+    """Transforms that read the parameters need ``params`` in ``update``."""
+    if params is None:
+        raise ValueError(
+            f"params must be passed to {transform}'s update, got None; "
+            "call tx.update(updates, state, params)"
+        )
+
+
+def array_dtype(name: str, array: Any, kind: Any, example: str) -> None:
+    """An array whose dtype is a subdtype of ``kind`` (e.g. ``jnp.floating``)."""
+    got = jax.dtypes.result_type(array)
+    if not jax.numpy.issubdtype(got, kind):
+        raise TypeError(f"{name} must have a {kind.__name__} dtype, got {got}; {example}")
+
+
+def same_shape(name: str, array: Any, other_name: str, other: Any) -> None:
+    """Two arrays of one shape (no broadcasting)."""
+    shape, other_shape = np.shape(array), np.shape(other)
+    if shape != other_shape:
+        raise ValueError(
+            f"{name} has shape {shape} but {other_name} has shape {other_shape}; "
+            f"pass arrays of the same shape"
+        )

@@ -1,0 +1,121 @@
+"""Per-coordinate adaptive step sizes: RMSProp, AdaGrad, AdaDelta."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+
+from jopt import _check as check
+from jopt.base import GradientTransformationExtraArgs, Params, ScalarOrSchedule, identity
+from jopt.transforms._combining import chain
+from jopt.transforms._momentum import trace
+from jopt.transforms._regularization import add_decayed_weights
+from jopt.transforms._rms import scale_by_adadelta, scale_by_rms, scale_by_rss, scale_by_stddev
+from jopt.transforms._scaling import scale_by_learning_rate
+
+Float = float | jax.Array
+
+
+def rmsprop(
+    learning_rate: ScalarOrSchedule,
+    decay: Float = 0.9,
+    eps: Float = 1e-8,
+    initial_scale: Float = 0.0,
+    eps_in_sqrt: bool = True,
+    centered: bool = False,
+    momentum: Float | None = None,
+    nesterov: bool = False,
+    bias_correction: bool = False,
+) -> GradientTransformationExtraArgs:
+    r"""RMSProp: :func:`jopt.scale_by_rms` (or :func:`jopt.scale_by_stddev` if centered),
+    the learning rate, then optional momentum (:func:`jopt.trace`).
+
+    .. math::
+      w_{t+1} = w_t - m_t, \quad
+      m_t = \mu m_{t-1} + \eta_t\, g_t / \sqrt{\hat\nu_t + \epsilon}
+
+    Args:
+      learning_rate: :math:`\eta`, a number >= 0 or a schedule.
+      decay: :math:`\rho` of the squared-gradient average, in [0, 1); default 0.9.
+      eps: >= 0; default 1e-8.
+      initial_scale: initial second moment >= 0; default 0.
+      eps_in_sqrt: add eps inside the root (default) or outside.
+      centered: divide by the standard deviation rather than the RMS; default False.
+      momentum: :math:`\mu` in [0, 1), or None for none; default None.
+      nesterov: Nesterov momentum; default False.
+      bias_correction: debias the moments; default False.
+
+    References:
+      Tieleman & Hinton, `Lecture 6.5 - RMSProp
+      <https://www.cs.toronto.edu/~tijmen/csc321/slides/lecture_slides_lec6.pdf>`_, 2012;
+      Graves, `Generating Sequences With Recurrent Neural Networks
+      <https://arxiv.org/abs/1308.0850>`_, 2013.
+    """
+    check.learning_rate("learning_rate", learning_rate)
+    check.optional(check.unit_interval, "momentum", momentum)
+    check.boolean("centered", centered)
+    check.boolean("nesterov", nesterov)
+    scaling = scale_by_stddev if centered else scale_by_rms
+    return chain(
+        scaling(decay, eps, initial_scale, eps_in_sqrt, bias_correction),
+        scale_by_learning_rate(learning_rate),
+        identity() if momentum is None else trace(decay=momentum, nesterov=nesterov),
+    )
+
+
+def adagrad(
+    learning_rate: ScalarOrSchedule,
+    initial_accumulator_value: Float = 0.1,
+    eps: Float = 1e-7,
+) -> GradientTransformationExtraArgs:
+    r"""AdaGrad: :func:`jopt.scale_by_rss` then the learning rate.
+
+    .. math::  w_{t+1} = w_t - \eta_t\, g_t / \sqrt{\textstyle\sum_{s\le t} g_s^2 + s_0 + \epsilon}
+
+    Args:
+      learning_rate: :math:`\eta`, a number >= 0 or a schedule.
+      initial_accumulator_value: :math:`s_0` >= 0; default 0.1.
+      eps: >= 0; default 1e-7.
+
+    References:
+      Duchi et al., `Adaptive Subgradient Methods for Online Learning and Stochastic
+      Optimization <https://jmlr.org/papers/v12/duchi11a.html>`_, 2011.
+    """
+    check.learning_rate("learning_rate", learning_rate)
+    return chain(
+        scale_by_rss(initial_accumulator_value, eps), scale_by_learning_rate(learning_rate)
+    )
+
+
+def adadelta(
+    learning_rate: ScalarOrSchedule | None = None,
+    rho: Float = 0.9,
+    eps: Float = 1e-6,
+    weight_decay: ScalarOrSchedule = 0.0,
+    weight_decay_mask: Any | Callable[[Params], Any] | None = None,
+) -> GradientTransformationExtraArgs:
+    r"""AdaDelta: coupled weight decay, :func:`jopt.scale_by_adadelta`, the learning rate.
+
+    .. math::  w_{t+1} = w_t - \eta_t\, \frac{\sqrt{E[x^2]_{t-1} + \epsilon}}
+       {\sqrt{E[g^2]_t + \epsilon}} (g_t + \lambda w_t)
+
+    Args:
+      learning_rate: :math:`\eta`, a number >= 0, a schedule, or None (no scaling, as in
+        the paper); default None.
+      rho: decay of the running averages, in [0, 1); default 0.9.
+      eps: >= 0; default 1e-6.
+      weight_decay: :math:`\lambda` >= 0 (or a schedule), added to the gradient; default 0.
+      weight_decay_mask: where to decay; None decays all.
+
+    References:
+      Zeiler, `ADADELTA: An Adaptive Learning Rate Method
+      <https://arxiv.org/abs/1212.5701>`_, 2012.
+    """
+    check.optional(check.learning_rate, "learning_rate", learning_rate)
+    return chain(
+        add_decayed_weights(weight_decay, mask=weight_decay_mask),
+        scale_by_adadelta(rho=rho, eps=eps),
+        scale_by_learning_rate(learning_rate),
+    )

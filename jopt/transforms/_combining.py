@@ -1,0 +1,79 @@
+"""Combining transforms: run several in sequence (:func:`chain`, :func:`named_chain`)."""
+
+from __future__ import annotations
+
+from jopt.base import (
+    GradientTransformation,
+    GradientTransformationExtraArgs,
+    with_extra_args_support,
+)
+
+
+def chain(*transforms: GradientTransformation) -> GradientTransformationExtraArgs:
+    r"""Apply transforms one after the other: :math:`u = T_n(\dots T_2(T_1(g)))`.
+
+    The state is a tuple of the members' states, in order. Extra keyword
+    arguments of ``update`` (``value``, ``grad``, ``value_fn`` ...) reach every
+    member that accepts them.
+
+    Args:
+      *transforms: the transforms to apply, first to last.
+
+    Example:
+      >>> import jopt
+      >>> tx = jopt.chain(jopt.clip_by_global_norm(1.0), jopt.adam(1e-3))
+    """
+    for i, tx in enumerate(transforms):
+        if not (hasattr(tx, "init") and hasattr(tx, "update")):
+            raise TypeError(
+                f"chain argument {i} must be a GradientTransformation (with init and update), "
+                f"got {tx!r}; call the factory, e.g. jopt.adam(1e-3) rather than jopt.adam"
+            )
+    members = [with_extra_args_support(tx) for tx in transforms]
+
+    def init(params):
+        return tuple(tx.init(params) for tx in members)
+
+    def update(updates, state, params=None, **extra_args):
+        if len(state) != len(members):
+            raise ValueError(
+                f"chain of {len(members)} transforms got a state of {len(state)} entries; "
+                "pass the state returned by this chain's init"
+            )
+        new_state = []
+        for tx, member_state in zip(members, state, strict=False):
+            updates, member_state = tx.update(updates, member_state, params, **extra_args)
+            new_state.append(member_state)
+        return updates, tuple(new_state)
+
+    return GradientTransformationExtraArgs(init, update)
+
+
+def named_chain(
+    *transforms: tuple[str, GradientTransformation],
+) -> GradientTransformationExtraArgs:
+    """Like :func:`chain`, but the state is a dict keyed by the given names.
+
+    Args:
+      *transforms: ``(name, transform)`` pairs; names must be unique.
+
+    Example:
+      >>> import jopt
+      >>> tx = jopt.named_chain(("clip", jopt.clip(1.0)), ("adam", jopt.adam(1e-3)))
+    """
+    names = [name for name, _ in transforms]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise ValueError(f"named_chain names must be unique, got {duplicated} more than once")
+    members = [(name, with_extra_args_support(tx)) for name, tx in transforms]
+
+    def init(params):
+        return {name: tx.init(params) for name, tx in members}
+
+    def update(updates, state, params=None, **extra_args):
+        new_state = {}
+        for name, tx in members:
+            updates, new_state[name] = tx.update(updates, state[name], params, **extra_args)
+        return updates, new_state
+
+    return GradientTransformationExtraArgs(init, update)

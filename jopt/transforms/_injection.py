@@ -1,0 +1,257 @@
+"""Hyperparameters that live in the optimizer state (:func:`inject_hyperparams`).
+
+Moving a learning rate (or any numeric hyperparameter) from the closure into the
+state lets it be read, changed between steps without recompiling, scheduled,
+and vmapped over: hyperparameter search builds on it.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jopt import _check, tree
+from jopt.base import (
+    GradientTransformation,
+    GradientTransformationExtraArgs,
+    OptState,
+    Schedule,
+    with_extra_args_support,
+)
+
+ScheduleState = Any
+"""The state of a :class:`StatefulSchedule` (a pytree of arrays)."""
+
+
+@runtime_checkable
+class StatefulSchedule(Protocol):
+    """A schedule with a state: ``init()``, ``update(state, **extra)``, ``__call__(state)``.
+
+    Unlike a plain schedule (a function of the step count) it may react to the
+    ``update`` extra arguments, e.g. a learning rate cut when the loss plateaus.
+    """
+
+    def init(self) -> ScheduleState: ...
+
+    def update(self, state: ScheduleState, **extra_args: Any) -> ScheduleState: ...
+
+    def __call__(self, state: ScheduleState, **extra_args: Any) -> Any: ...
+
+
+class WrappedScheduleState(NamedTuple):
+    """State of :class:`WrappedSchedule`."""
+
+    count: jax.Array  # int32 scalar, number of updates seen (saturates)
+
+
+class WrappedSchedule:
+    """A plain schedule ``step -> value`` as a :class:`StatefulSchedule` whose state is the step."""
+
+    def __init__(self, schedule_fn: Schedule):
+        self.schedule_fn = schedule_fn
+
+    def init(self) -> WrappedScheduleState:
+        """Step zero."""
+        return WrappedScheduleState(count=jnp.zeros([], jnp.int32))
+
+    def update(self, state: WrappedScheduleState, **extra_args: Any) -> WrappedScheduleState:
+        """Advance one step."""
+        del extra_args
+        return WrappedScheduleState(count=tree.safe_increment(state.count))
+
+    def __call__(self, state: WrappedScheduleState, **extra_args: Any) -> Any:
+        """The schedule's value at the current step."""
+        del extra_args
+        return self.schedule_fn(state.count)
+
+
+class InjectHyperparamsState(NamedTuple):
+    """A state with hyperparameters but no schedule states (optax's layout before 0.1.9).
+
+    :func:`inject_hyperparams` returns :class:`InjectStatefulHyperparamsState`.
+    """
+
+    count: jax.Array  # int32 scalar, number of updates seen (saturates)
+    hyperparams: dict[str, Any]  # name -> scalar array, the values of the last update
+    inner_state: OptState  # state of the transform built with those values
+
+
+class InjectStatefulHyperparamsState(NamedTuple):
+    """State of :func:`inject_hyperparams`."""
+
+    count: jax.Array  # int32 scalar, number of updates seen (saturates)
+    hyperparams: dict[str, Any]  # name -> scalar array; set a numeric one to change it
+    hyperparams_states: dict[str, ScheduleState]  # name -> state of its schedule
+    inner_state: OptState  # state of the transform built with those values
+
+
+def _convert_floats(value: Any, dtype: Any) -> Any:
+    """Floating scalars to ``dtype``; strongly typed arrays and integers pass unchanged."""
+    if isinstance(value, jax.Array) and not getattr(value, "weak_type", False):
+        return value
+    current = value.dtype if hasattr(value, "dtype") else type(value)
+    if jax.dtypes.issubdtype(current, jnp.floating):
+        return jnp.asarray(value, dtype=dtype)
+    return value
+
+
+def _like(value: Any, old: Any) -> Any:
+    """``value`` as an array of the dtype ``old`` had in the state, if it was an array."""
+    value = jnp.asarray(value)
+    if not isinstance(old, (jax.Array, np.ndarray)) or value.dtype == old.dtype:
+        return value
+    return value.astype(old.dtype)
+
+
+def _is_numeric(value: Any) -> bool:
+    return isinstance(value, (int, float, np.number, np.ndarray, jax.Array))
+
+
+def inject_hyperparams(
+    inner_factory: Callable[..., GradientTransformation],
+    static_args: str | Iterable[str] = (),
+    hyperparam_dtype: Any = None,
+) -> Callable[..., GradientTransformationExtraArgs]:
+    r"""Build ``inner_factory``'s transform with its numeric hyperparameters in the state.
+
+    ``inject_hyperparams(jopt.adam)(learning_rate=1e-3)`` behaves like
+    ``jopt.adam(1e-3)``, but ``state.hyperparams["learning_rate"]`` holds the rate:
+    replace it (``state.hyperparams["learning_rate"] = jnp.asarray(3e-4)``) to change
+    it without recompiling, or vmap over a batch of states to train several rates at
+    once. A schedule (or :class:`StatefulSchedule`) may be passed for any numeric
+    hyperparameter; its value at each step is written to the state.
+
+    .. math::  \theta_t = \text{hyperparams}_t, \qquad u_t = T_{\theta_t}(g_t)
+
+    Numeric values are validated once, here, by ``inner_factory``'s own rules.
+
+    Args:
+      inner_factory: a function returning a transform, e.g. :func:`jopt.adam`.
+      static_args: names of ``inner_factory``'s arguments that are callables but not
+        schedules (every other callable passed is treated as a schedule; callables
+        left at their default and dtypes are static).
+      hyperparam_dtype: dtype of floating hyperparameters; None (default) uses the
+        widest dtype of the params.
+
+    Returns:
+      A function taking ``inner_factory``'s arguments and returning a
+      :class:`GradientTransformationExtraArgs` whose state is an
+      :class:`InjectStatefulHyperparamsState`.
+
+    Example:
+      >>> import jopt, jax.numpy as jnp
+      >>> tx = jopt.inject_hyperparams(jopt.sgd)(learning_rate=0.1)
+      >>> state = tx.init({"w": jnp.zeros(2)})
+      >>> state.hyperparams["learning_rate"]
+      Array(0.1, dtype=float32)
+    """
+    if not callable(inner_factory):
+        raise TypeError(
+            f"inner_factory must be a function returning a transform, got {inner_factory!r}; "
+            "pass the factory itself, e.g. jopt.adam rather than jopt.adam(1e-3)"
+        )
+    static_args = {static_args} if isinstance(static_args, str) else set(static_args)
+    signature = inspect.signature(inner_factory)
+    unknown = static_args - set(signature.parameters)
+    if unknown:
+        raise ValueError(
+            f"static_args must name arguments of inner_factory, got unknown {sorted(unknown)}; "
+            f"pick from {sorted(signature.parameters)}"
+        )
+    _check.dtype("hyperparam_dtype", hyperparam_dtype)
+
+    @functools.wraps(inner_factory)
+    def wrapped_transform(*args: Any, **kwargs: Any) -> GradientTransformationExtraArgs:
+        bound = signature.bind(*args, **kwargs)
+        supplied = set(bound.arguments)
+        bound.apply_defaults()
+        # Built once with the given values so that the factory's own checks
+        # reject bad numbers here, where the user passed them.
+        inner_factory(*bound.args, **bound.kwargs)
+
+        schedules, numeric, other = {}, {}, {}
+        for name, value in bound.arguments.items():
+            # Dtypes (jnp.float32 is a class, hence callable) and callables left at
+            # the factory's default (a norm function, a clipping rule) are not schedules.
+            static = name in static_args or isinstance(value, (bool, type, np.dtype))
+            if static or (callable(value) and name not in supplied):
+                other[name] = value
+            elif isinstance(value, StatefulSchedule):
+                schedules[name] = value
+            elif callable(value):
+                schedules[name] = WrappedSchedule(value)
+            elif _is_numeric(value):
+                numeric[name] = value
+            else:
+                other[name] = value
+
+        def dtype_of(params):
+            # "promote" is optax's "highest" wherever that is defined (an int32 leaf
+            # next to float32 ones must not make the learning rate an integer).
+            return tree.dtype(params, "promote") if hyperparam_dtype is None else hyperparam_dtype
+
+        def init(params):
+            dtype = dtype_of(params)
+            hyperparams = {k: jnp.asarray(_convert_floats(v, dtype)) for k, v in numeric.items()}
+            schedule_states = {k: s.init() for k, s in schedules.items()}
+            for k, s in schedules.items():
+                hyperparams[k] = jnp.asarray(_convert_floats(s(schedule_states[k]), dtype))
+            return InjectStatefulHyperparamsState(
+                count=jnp.zeros([], jnp.int32),
+                hyperparams=hyperparams,
+                hyperparams_states=schedule_states,
+                inner_state=inner_factory(**other, **hyperparams).init(params),
+            )
+
+        def update(updates, state, params=None, **extra_args):
+            dtype = dtype_of(params)
+            hyperparams = {k: _convert_floats(v, dtype) for k, v in state.hyperparams.items()}
+            for k, s in schedules.items():
+                value = s(state.hyperparams_states[k], **extra_args)
+                hyperparams[k] = jnp.asarray(_convert_floats(value, dtype))
+            schedule_states = {
+                k: s.update(state.hyperparams_states[k], **extra_args) for k, s in schedules.items()
+            }
+            inner = with_extra_args_support(inner_factory(**other, **hyperparams))
+            new_updates, inner_state = inner.update(
+                updates, state.inner_state, params, **extra_args
+            )
+            if jax.tree.structure(new_updates) == jax.tree.structure(updates):
+                # A hyperparam_dtype wider than the gradients must not widen the updates.
+                new_updates = tree.cast_like(new_updates, updates)
+            # Keep the state's types fixed (a Python float set by the user, or
+            # schedule values computed without params, must not cause a retrace).
+            stored = {k: _like(v, state.hyperparams.get(k, v)) for k, v in hyperparams.items()}
+            new_state = InjectStatefulHyperparamsState(
+                count=tree.safe_increment(state.count),
+                hyperparams=stored,
+                hyperparams_states=schedule_states,
+                inner_state=inner_state,
+            )
+            return new_updates, new_state
+
+        return GradientTransformationExtraArgs(init, update)
+
+    return wrapped_transform
+
+
+def inject_stateful_hyperparams(
+    inner_factory: Callable[..., GradientTransformation],
+    static_args: str | Iterable[str] = (),
+    hyperparam_dtype: Any = None,
+) -> Callable[..., GradientTransformationExtraArgs]:
+    """The same as :func:`inject_hyperparams` (optax's earlier name, which also takes
+    :class:`StatefulSchedule` hyperparameters).
+
+    Args:
+      inner_factory: a function returning a transform.
+      static_args: names of callable arguments that are not schedules.
+      hyperparam_dtype: dtype of floating hyperparameters; None uses the params'.
+    """
+    return inject_hyperparams(inner_factory, static_args, hyperparam_dtype)

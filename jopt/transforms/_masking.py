@@ -1,0 +1,112 @@
+"""Apply a transform to part of the parameters only (:func:`masked`).
+
+The inner transform sees the masked-out leaves replaced by :class:`MaskedNode`
+(an empty pytree node), so it keeps no state for them; their updates pass
+through unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+
+from jopt import _check as check
+from jopt.base import (
+    GradientTransformation,
+    GradientTransformationExtraArgs,
+    OptState,
+    Params,
+    with_extra_args_support,
+)
+
+MASK_FIX = "build the mask from the params, e.g. jax.tree.map(lambda p: p.ndim > 1, params)"
+
+
+class MaskedState(NamedTuple):
+    """State of :func:`masked`."""
+
+    inner_state: OptState  # the inner transform's state, over the unmasked leaves only
+
+
+class MaskedNode(NamedTuple):
+    """Placeholder for a masked-out leaf: a pytree node without children.
+
+    ``jax.tree.map`` skips it, so transforms keep no state for it.
+    """
+
+
+def resolve_tree_prefix(
+    prefix: Any, tree: Any, name: str, tree_name: str = "params", fix: str = MASK_FIX
+) -> Any:
+    """Call ``prefix`` on ``tree`` if it is a function; check it is a prefix of ``tree``.
+
+    Raises a ValueError naming the first differing path when it is not.
+    """
+    resolved = prefix(tree) if callable(prefix) else prefix
+    try:
+        jax.tree.map(lambda m, t: None, resolved, tree)
+    except (ValueError, TypeError):
+        check.same_structure(name, resolved, tree, tree_name, fix)
+        raise ValueError(  # differs only in a way first_mismatch cannot locate
+            f"{name} has structure {jax.tree.structure(resolved)}, which is not a prefix of "
+            f"the {tree_name}' structure {jax.tree.structure(tree)}; {fix}"
+        ) from None
+    return resolved
+
+
+def _apply_mask(tree, mask_tree):
+    return jax.tree.map(lambda m, x: x if m else MaskedNode(), mask_tree, tree)
+
+
+def masked(
+    inner: GradientTransformation,
+    mask: Any | Callable[[Params], Any],
+    *,
+    mask_compatible_extra_args: bool = False,
+) -> GradientTransformationExtraArgs:
+    r"""Apply ``inner`` only where ``mask`` is True; other updates pass through.
+
+    .. math::  u_i = \begin{cases} T(g)_i & \text{mask}_i \\ g_i & \text{otherwise}\end{cases}
+
+    Args:
+      inner: the transform to apply to the selected leaves.
+      mask: a pytree of bools with the params' structure (or a prefix of it), or a
+        function ``params -> such a pytree``. The mask must be static (Python or
+        concrete bools) for the transform to be jit-compatible.
+      mask_compatible_extra_args: also mask extra ``update`` arguments whose
+        structure equals the updates'.
+
+    Example:
+      >>> import jax, jopt
+      >>> decay_matrices = jopt.masked(
+      ...     jopt.add_decayed_weights(1e-4), lambda p: jax.tree.map(lambda x: x.ndim > 1, p))
+    """
+    if not (hasattr(inner, "init") and hasattr(inner, "update")):
+        raise TypeError(f"inner must be a GradientTransformation, got {inner!r}")
+    check.boolean("mask_compatible_extra_args", mask_compatible_extra_args)
+    inner = with_extra_args_support(inner)
+
+    def init(params):
+        mask_tree = resolve_tree_prefix(mask, params, "mask")
+        return MaskedState(inner_state=inner.init(_apply_mask(params, mask_tree)))
+
+    def update(updates, state, params=None, **extra_args):
+        mask_tree = resolve_tree_prefix(mask, updates, "mask", "updates")
+        if mask_compatible_extra_args:
+            structure = jax.tree.structure(updates)
+            extra_args = {
+                k: _apply_mask(v, mask_tree) if jax.tree.structure(v) == structure else v
+                for k, v in extra_args.items()
+            }
+        inner_params = None if params is None else _apply_mask(params, mask_tree)
+        new_updates, inner_state = inner.update(
+            _apply_mask(updates, mask_tree), state.inner_state, inner_params, **extra_args
+        )
+        merged = jax.tree.map(
+            lambda m, new, old: new if m else old, mask_tree, new_updates, updates
+        )
+        return merged, MaskedState(inner_state=inner_state)
+
+    return GradientTransformationExtraArgs(init, update)

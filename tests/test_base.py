@@ -1,0 +1,57 @@
+"""The contract itself: base transforms, apply_updates and interoperation."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import jopt
+from tests._harness import assert_trees_close, nested_params
+
+
+def test_apply_updates_keeps_dtype_and_none():
+    params = {"a": jnp.ones(3, jnp.bfloat16), "b": None, "c": jnp.zeros(2)}
+    updates = {"a": jnp.full(3, 0.5, jnp.float32), "b": None, "c": jnp.ones(2)}
+    out = jopt.apply_updates(params, updates)
+    assert out["a"].dtype == jnp.bfloat16 and out["b"] is None
+    np.testing.assert_allclose(out["c"], np.ones(2))
+    assert_trees_close(out, optax.apply_updates(params, updates))
+
+
+def test_identity_set_to_zero_and_stateless():
+    params = nested_params()
+    grads = jax.tree.map(lambda x: 2 * x, params)
+    out, state = jopt.identity().update(grads, jopt.identity().init(params))
+    assert_trees_close(out, grads)
+    assert state == jopt.EmptyState()
+    zeros, _ = jopt.set_to_zero().update(grads, jopt.EmptyState())
+    assert all(float(jnp.abs(z).sum()) == 0 for z in jax.tree.leaves(zeros))
+    halve = jopt.stateless(lambda u, p: jax.tree.map(lambda x: x / 2, u))
+    assert_trees_close(halve.update(grads, halve.init(params))[0], params)
+    plus_param = jopt.stateless_with_tree_map(lambda u, p: u + p)
+    assert_trees_close(
+        plus_param.update(grads, jopt.EmptyState(), params)[0],
+        jax.tree.map(lambda x: 3 * x, params),
+    )
+
+
+def test_extra_args_are_forwarded_or_dropped():
+    seen = {}
+
+    def update(updates, state, params=None, *, value=None, **extra):
+        seen["value"] = value
+        return updates, state
+
+    needs_value = jopt.GradientTransformationExtraArgs(jopt.init_empty_state, update)
+    plain = jopt.with_extra_args_support(jopt.identity())
+    tx = jopt.chain(plain, needs_value)
+    tx.update({"x": jnp.ones(2)}, tx.init({"x": jnp.ones(2)}), value=jnp.float32(3.0))
+    assert float(seen["value"]) == 3.0
+    assert jopt.with_extra_args_support(needs_value) is needs_value
+
+
+def test_incremental_and_periodic_update():
+    new, old = {"x": jnp.ones(2)}, {"x": jnp.zeros(2)}
+    assert_trees_close(jopt.incremental_update(new, old, 0.25), {"x": jnp.full(2, 0.25)})
+    assert_trees_close(jopt.periodic_update(new, old, jnp.asarray(4), 2), new)
+    assert_trees_close(jopt.periodic_update(new, old, jnp.asarray(3), 2), old)
