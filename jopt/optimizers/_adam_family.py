@@ -124,7 +124,8 @@ def nadam(
     r"""NAdam: :func:`adam` with Nesterov momentum.
 
     .. math::  m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t, \quad
-       v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2, \quad w_{t+1} = w_t - \eta_t \frac{\beta_1 \hat m_t + (1-\beta_1) g_t / (1-\beta_1^t)}
+       v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2,
+       \quad w_{t+1} = w_t - \eta_t \frac{\beta_1 \hat m_t + (1-\beta_1) g_t / (1-\beta_1^t)}
        {\sqrt{\hat v_t + \epsilon_{root}} + \epsilon}
 
     Args:
@@ -158,7 +159,8 @@ def nadamw(
     r"""NAdamW: :func:`adamw` with Nesterov momentum.
 
     .. math::  m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t, \quad
-       v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2, \quad w_{t+1} = w_t - \eta_t \frac{\beta_1 \hat m_t + (1-\beta_1) g_t / (1-\beta_1^t)}
+       v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2,
+       \quad w_{t+1} = w_t - \eta_t \frac{\beta_1 \hat m_t + (1-\beta_1) g_t / (1-\beta_1^t)}
        {\sqrt{\hat v_t + \epsilon_{root}} + \epsilon} - \eta_t \lambda w_t
 
     Args:
