@@ -193,7 +193,7 @@ def opt_state_shardings(
 
     Args:
       tx: the transform.
-      abstract_params: params or their ``jax.ShapeDtypeStruct``s.
+      abstract_params: params or their ``jax.ShapeDtypeStruct`` values.
       param_shardings: a pytree of shardings shaped like the params.
       mesh: the mesh for replicated leaves; default: the params' shardings' mesh.
     """
