@@ -157,6 +157,17 @@ def integer(name: str, value: Any, minimum: int = 0, fix: str | None = None) -> 
         _fail(name, f"an integer >= {minimum}", value, fix or f"pass an integer >= {minimum}")
 
 
+def whole_number(name: str, value: Any, minimum: int = 0, fix: str | None = None) -> None:
+    """A count of steps, as optax's schedules take it: a whole number >= ``minimum``.
+
+    Unlike :func:`integer`, a whole float such as ``1e4`` passes (optax computes with
+    it); a fraction such as ``2.5`` does not. Arrays and tracers pass when not concrete.
+    """
+    x = number(name, value)
+    if x is not None and not (x.is_integer() and x >= minimum):
+        _fail(name, f"a whole number >= {minimum}", value, fix or f"pass an integer >= {minimum}")
+
+
 def boolean(name: str, value: Any) -> None:
     """A Python bool."""
     if not isinstance(value, (bool, np.bool_)):
@@ -169,6 +180,56 @@ def one_of(name: str, value: Any, options: Iterable[Any]) -> None:
     if value not in options:
         listed = ", ".join(repr(o) for o in options)
         raise ValueError(f"{name} must be one of {listed}, got {value!r}")
+
+
+def _is_bool_leaf(leaf: Any) -> bool:
+    if isinstance(leaf, (bool, np.bool_, jax.core.Tracer)):
+        return True
+    return isinstance(leaf, (np.ndarray, jax.Array)) and leaf.dtype == np.bool_ and not leaf.ndim
+
+
+def mask(name: str, value: Any) -> None:
+    """A mask: a function of the params, or a pytree of bools (its structure is checked at init)."""
+    if callable(value):
+        return
+    leaves = jax.tree_util.tree_flatten_with_path(value)[0]
+    bad = next(((p, leaf) for p, leaf in leaves if not _is_bool_leaf(leaf)), None)
+    if value is None or bad is not None:
+        where = f" (at {jax.tree_util.keystr(bad[0]) or '<root>'}: {bad[1]!r})" if bad else ""
+        raise TypeError(
+            f"{name} must be a pytree of bools or a function of the params, got {value!r}"
+            f"{where}; build it from the params, e.g. jax.tree.map(lambda p: p.ndim > 1, params)"
+        )
+
+
+def prng_key(name: str, value: Any, seed_ok: bool = True) -> None:
+    """A ``jax.random.key``, a legacy uint32 key of shape (2,), or (if ``seed_ok``) an int seed."""
+    if isinstance(value, jax.core.Tracer):
+        return
+    kind = getattr(value, "dtype", None)
+    if kind is not None and jax.dtypes.issubdtype(kind, jax.dtypes.prng_key):
+        return
+    is_int = not isinstance(value, bool) and (
+        isinstance(value, (int, np.integer))
+        or (kind is not None and np.issubdtype(kind, np.integer))
+    )
+    if is_int and (np.shape(value) == (2,) or (seed_ok and np.shape(value) == ())):
+        return
+    what = "an int seed or a jax.random.key" if seed_ok else "a jax.random.key"
+    raise TypeError(f"{name} must be {what}, got {value!r}; pass e.g. jax.random.key(0)")
+
+
+def dimension_numbers(name: str, value: Any, kind: type) -> None:
+    """None, a function of the params, or a pytree of ``kind`` (None where a leaf has none)."""
+    if value is None or callable(value):
+        return
+    leaves = jax.tree.leaves(value, is_leaf=lambda x: x is None or isinstance(x, kind))
+    bad = [x for x in leaves if not (x is None or isinstance(x, kind))]
+    if bad:
+        raise TypeError(
+            f"{name} must be a {kind.__name__}, a pytree of them or a function of the params, "
+            f"got {bad[0]!r}; pass e.g. {kind.__name__}(reduction_axis=0, output_axis=1)"
+        )
 
 
 def optional(check: Callable[..., None], name: str, value: Any, *args: Any) -> None:

@@ -18,6 +18,8 @@ from typing import Any, NamedTuple, Protocol
 import jax
 import jax.numpy as jnp
 
+from jopt import _check
+
 __all__ = [
     "ArrayTree", "EmptyState", "GradientTransformation", "GradientTransformationExtraArgs",
     "MaskOrFn", "OptState", "Params", "ScalarOrSchedule", "Schedule",
@@ -111,6 +113,7 @@ def with_extra_args_support(tx: GradientTransformation) -> GradientTransformatio
     Args:
       tx: any gradient transformation (jopt's or optax's).
     """
+    _check.transformation("tx", tx)
     # Duck-typed on the class name too, so optax's extra-args transforms keep
     # their extra arguments inside a jopt chain.
     if isinstance(tx, GradientTransformationExtraArgs) or (
@@ -156,6 +159,7 @@ def stateless(
     Args:
       f: the whole-tree map; ``params`` is None when ``update`` is called without them.
     """
+    _check.function("f", f, "lambda updates, params: updates")
 
     def update(updates, state, params=None):
         del state
@@ -172,6 +176,7 @@ def stateless_with_tree_map(
     Args:
       f: the per-leaf map; ``param`` is None when ``update`` is called without params.
     """
+    _check.function("f", f, "lambda update, param: update")
 
     def update(updates, state, params=None):
         del state

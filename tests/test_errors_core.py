@@ -2,6 +2,7 @@
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 import jopt
@@ -123,7 +124,26 @@ BAD = [
     # combinators
     (lambda: jopt.masked(jopt.adam, lambda p: p), TypeError, "inner must be a"),
     (lambda: jopt.partition([jopt.adam(0.1)], lambda p: p), TypeError, "transforms must be"),
-]
+    (lambda: jopt.partition({"a": 3}, lambda p: "a"), TypeError, "transforms['a'] must be a"),
+    (lambda: jopt.partition({"a": jopt.sgd(0.1)}, None), TypeError, "param_labels must be"),
+    (lambda: jopt.chain(jopt.sgd(0.1), 3), TypeError, "transforms[1] must be a"),
+    (lambda: jopt.named_chain(("a", 3)), TypeError, "transforms[0][1] must be a"),
+    (lambda: jopt.named_chain(jopt.sgd(0.1)), TypeError, "transforms[0] must be a (name, t"),
+    (lambda: jopt.with_extra_args_support(3), TypeError, "tx must be a GradientTransformation"),
+    (lambda: jopt.stateless(3), TypeError, "f must be a function"),
+    (lambda: jopt.stateless_with_tree_map(None), TypeError, "f must be a function"),
+    (lambda: jopt.inject_hyperparams(jopt.adam, static_args=3), TypeError, "static_args must"),
+    # masks: the structure is checked at init, the leaves at construction
+    (lambda: jopt.masked(jopt.sgd(0.1), None), TypeError, "mask must be a pytree of bools"),
+    (lambda: jopt.masked(jopt.sgd(0.1), {"w": "yes"}), TypeError, "at ['w']: 'yes'"),
+    (lambda: jopt.freeze(1), TypeError, "mask must be a pytree of bools"),
+    (lambda: jopt.selective_transform(jopt.sgd(0.1), freeze_mask=None), TypeError,
+     "freeze_mask must be a pytree of bools"),
+    (lambda: jopt.selective_transform(jopt.sgd(0.1), freeze_mask=lambda p: p), TypeError,
+     "freeze_mask must be a bool or a pytree of bools, not a function"),
+    (lambda: jopt.add_decayed_weights(0.1, mask="w"), TypeError, "mask must be a pytree"),
+    (lambda: jopt.adamw(0.1, mask=[1, 0]), TypeError, "mask must be a pytree of bools"),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("make, error, text", BAD, ids=[b[2][:40] for b in BAD])
@@ -143,6 +163,9 @@ def test_valid_edge_values_are_accepted():
     jopt.per_example_global_norm_clip([jnp.ones((2, 3))], 0.0)
     jopt.adam(lambda step: 0.1, b1=jnp.asarray(0.9))
     jopt.scale_by_learning_rate(None)
+    jopt.masked(jopt.sgd(0.1), {"a": jnp.asarray(True), "b": np.bool_(False), "c": [True]})
+    jopt.freeze(lambda params: jax.tree.map(lambda p: p.ndim > 1, params))
+    jopt.named_chain(["a", jopt.sgd(0.1)])
 
 
 def test_traced_hyperparameters_pass_validation():

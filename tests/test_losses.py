@@ -12,6 +12,7 @@ import jopt
 from jopt import losses
 
 RNG = np.random.default_rng(0)
+NAN = float("nan")
 
 
 def _f(*shape):
@@ -224,6 +225,33 @@ def test_penalty_masks_and_gradients():
         (lambda: losses.ctc_loss(jnp.ones((2, 3)), jnp.ones(2), jnp.ones((2, 1)),
                                  jnp.ones((2, 1))), ValueError, "logits"),
         (lambda: losses.make_fenchel_young_loss(3.0), TypeError, "max_fun"),
+        # hyperparameters, checked when the call's values are concrete
+        (lambda: losses.huber_loss(jnp.ones(2), delta=0.0), ValueError, "^delta must be > 0"),
+        (lambda: losses.cosine_distance(jnp.ones(2), jnp.ones(2), epsilon=-1.0), ValueError,
+         "^epsilon must be >= 0"),
+        (lambda: losses.sigmoid_focal_loss(jnp.ones(2), jnp.ones(2), gamma=-1.0), ValueError,
+         "^gamma must be >= 0"),
+        (lambda: losses.sigmoid_focal_loss(jnp.ones(2), jnp.ones(2), alpha=1.5), ValueError,
+         r"^alpha must be in \[0, 1\]"),
+        (lambda: losses.ntxent(jnp.ones((2, 3)), jnp.ones(2, int), 0.0), ValueError,
+         "^temperature must be > 0"),
+        (lambda: losses.triplet_margin_loss(*[jnp.ones((2, 3))] * 3, norm_degree=0), ValueError,
+         "^norm_degree must be > 0"),
+        (lambda: losses.triplet_margin_loss(*[jnp.ones((2, 3))] * 3, eps=-1.0), ValueError,
+         "^eps must be >= 0"),
+        (lambda: losses.dice_loss(jnp.ones((1, 2, 2)), jnp.ones((1, 2, 2)), smooth=-1.0),
+         ValueError, "^smooth must be >= 0"),
+        (lambda: losses.dice_loss(jnp.ones((1, 2, 2)), jnp.ones((1, 2, 2)), beta=-0.5),
+         ValueError, "^beta must be >= 0"),
+        (lambda: losses.binary_dice_loss(jnp.ones((1, 2)), jnp.ones((1, 2)), smooth=NAN),
+         ValueError, "^smooth must be a finite number"),
+        (lambda: losses.poly_loss_cross_entropy(jnp.ones((2, 3)), jnp.ones((2, 3)), epsilon=NAN),
+         ValueError, "^epsilon must be a finite number"),
+        (lambda: losses.ctc_loss(jnp.ones((1, 3, 4)), jnp.zeros((1, 3)), jnp.ones((1, 2), int),
+                                 jnp.zeros((1, 2)), blank_id=-1), ValueError, "^blank_id"),
+        (lambda: losses.ctc_loss(jnp.ones((1, 3, 4)), jnp.zeros((1, 3)), jnp.ones((1, 2), int),
+                                 jnp.zeros((1, 2)), blank_id=4), ValueError,
+         r"^blank_id must be < the number of classes \(4\)"),
     ],
 )  # fmt: skip
 def test_bad_inputs_name_the_argument(call, error, names):

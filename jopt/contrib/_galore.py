@@ -111,6 +111,9 @@ def scale_by_galore(
     check.integer("rank", rank, minimum=1)
     check.integer("update_proj_gap", update_proj_gap, minimum=1)
     check.number("scale", scale)
+    check.dimension_numbers(
+        "weight_dimension_numbers", weight_dimension_numbers, GaLoreDimensionNumbers
+    )
     base_optimizer = scale_by_adam() if base_optimizer is None else base_optimizer
     check.transformation("base_optimizer", base_optimizer)
 

@@ -126,13 +126,17 @@ def scale_by_muon(
       <https://arxiv.org/abs/2409.20325>`_, 2024.
     """
     _check_ns_coeffs(ns_coeffs, ns_steps)
-    check.non_negative("ns_steps", ns_steps)
+    check.finite("ns_coeffs", ns_coeffs)
+    check.whole_number("ns_steps", ns_steps, 0, "pass a number of iterations such as 5")
     check.unit_interval("beta", beta, "pass a value in [0, 1) such as 0.95")
     check.non_negative("eps", eps)
     mu_dtype = check.dtype("mu_dtype", mu_dtype)
     check.boolean("nesterov", nesterov)
     check.boolean("adaptive", adaptive)
     check.one_of("preconditioning", preconditioning, PRECONDITIONINGS)
+    check.dimension_numbers(
+        "weight_dimension_numbers", weight_dimension_numbers, MuonDimensionNumbers
+    )
 
     def init(params):
         coeffs = jnp.asarray(ns_coeffs)
@@ -257,6 +261,7 @@ def muon(
         check.one_of("ns_coeffs", ns_coeffs, _NS_COEFFS_PRESETS)
         ns_coeffs = _NS_COEFFS_PRESETS[ns_coeffs]
     check.non_negative("weight_decay", weight_decay)
+    check.optional(check.mask, "weight_decay_mask", weight_decay_mask)
     check.unit_interval("adam_b1", adam_b1)
     check.unit_interval("adam_b2", adam_b2, "pass a value in [0, 1) such as 0.999")
     check.non_negative("adam_eps_root", adam_eps_root)
@@ -264,6 +269,9 @@ def muon(
     check.optional(check.learning_rate, "adam_learning_rate", adam_learning_rate)
     if adam_learning_rate is None:
         adam_learning_rate = learning_rate
+    check.dimension_numbers(
+        "muon_weight_dimension_numbers", muon_weight_dimension_numbers, MuonDimensionNumbers
+    )
     dims_given = muon_weight_dimension_numbers
     if dims_given is None:
         muon_weight_dimension_numbers = MuonDimensionNumbers()

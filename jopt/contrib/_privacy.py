@@ -23,9 +23,12 @@ class DifferentiallyPrivateAggregateState(NamedTuple):
     rng_key: jax.Array  # typed PRNG key for the next noise draw
 
 
-def _canonical_key(key: jax.Array | int) -> jax.Array:
+def _canonical_key(name: str, key: jax.Array | int) -> jax.Array:
+    check.prng_key(name, key)
     if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         return key
+    if jnp.shape(key) == (2,):  # a legacy raw uint32 key from jax.random.PRNGKey
+        return jax.random.wrap_key_data(jnp.asarray(key, jnp.uint32))
     return jax.random.key(key)
 
 
@@ -44,7 +47,7 @@ def differentially_private_aggregate(
                + \sigma C\, \xi\Big), \qquad \xi \sim \mathcal N(0, I)
 
     Args:
-      l2_norm_clip: :math:`C`, the per-example norm bound, >= 0.
+      l2_norm_clip: :math:`C`, the per-example norm bound, > 0.
       noise_multiplier: :math:`\sigma`, >= 0.
       key: a PRNG key or an integer seed for the noise; None uses seed 0 (the same noise
         in every run: pass your own).
@@ -54,14 +57,14 @@ def differentially_private_aggregate(
       Abadi et al., `Deep Learning with Differential Privacy
       <https://arxiv.org/abs/1607.00133>`_, CCS 2016.
     """
-    check.non_negative("l2_norm_clip", l2_norm_clip)
+    check.positive("l2_norm_clip", l2_norm_clip, "pass the per-example norm bound, e.g. 1.0")
     check.non_negative("noise_multiplier", noise_multiplier)
     if seed is not None:
         check.integer("seed", seed)
         if key is not None:
             raise ValueError(f"seed must be None when key is given, got {seed!r}; pass one of them")
         key = seed
-    key = _canonical_key(0 if key is None else key)
+    key = _canonical_key("seed" if seed is not None else "key", 0 if key is None else key)
     noise_std = l2_norm_clip * noise_multiplier
 
     def init(params):
@@ -101,7 +104,7 @@ def dpsgd(
 
     Args:
       learning_rate: a number >= 0 or a schedule.
-      l2_norm_clip: the per-example norm bound, >= 0.
+      l2_norm_clip: the per-example norm bound, > 0.
       noise_multiplier: noise standard deviation relative to ``l2_norm_clip``, >= 0.
       seed: an integer seed (or a PRNG key) for the noise.
       momentum: in [0, 1), or None for plain SGD.
@@ -112,6 +115,7 @@ def dpsgd(
       <https://arxiv.org/abs/1607.00133>`_, CCS 2016.
     """
     check.learning_rate("learning_rate", learning_rate)
+    check.prng_key("seed", seed)  # passed on as the key
     check.optional(check.unit_interval, "momentum", momentum)
     check.boolean("nesterov", nesterov)
     return chain(

@@ -45,6 +45,7 @@ def hutchinson_estimator_diag_hessian(
       Hutchinson, `A stochastic estimator of the trace of the influence matrix for
       Laplacian smoothing splines <https://doi.org/10.1080/03610919008812866>`_, 1990.
     """
+    check.optional(check.prng_key, "random_seed", random_seed, False)
 
     def init(params):
         del params
@@ -132,8 +133,9 @@ def scale_by_sophia(
     check.transformation("hessian_diagonal_fn", hessian_diagonal_fn)
     mu_dtype = check.dtype("mu_dtype", mu_dtype)
     check.boolean("verbose", verbose)
-    if verbose:
-        check.integer("print_win_rate_every_n_steps", print_win_rate_every_n_steps, minimum=1)
+    check.integer(  # the period is only used (and must be >= 1) with verbose
+        "print_win_rate_every_n_steps", print_win_rate_every_n_steps, minimum=1 if verbose else 0
+    )
     estimator = with_extra_args_support(hessian_diagonal_fn)
 
     def init(params):
@@ -223,6 +225,7 @@ def sophia(
       Pre-training <https://arxiv.org/abs/2305.14342>`_, ICLR 2024.
     """
     check.learning_rate("learning_rate", learning_rate)
+    check.optional(check.mask, "weight_decay_mask", weight_decay_mask)
     return chain(
         scale_by_sophia(
             b1, b2, eps, gamma, clip_threshold, update_interval, hessian_diagonal_fn,

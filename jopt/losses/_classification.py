@@ -49,6 +49,8 @@ def sigmoid_focal_loss(
       2017.
     """
     check.array_dtype("logits", logits, jnp.floating, _FLOAT)
+    check.optional(check.closed_unit_interval, "alpha", alpha, "pass a weight such as 0.25")
+    check.non_negative("gamma", gamma, "pass a focusing exponent >= 0 such as 2.0")
     labels = jnp.astype(labels, logits.dtype)
     cross_entropy = sigmoid_binary_cross_entropy(logits, labels)
     log_p, log_q = jax.nn.log_sigmoid(logits), jax.nn.log_sigmoid(-logits)

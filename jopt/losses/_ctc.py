@@ -5,6 +5,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from jopt import _check as check
+
 
 def _check_rank(name, array, rank):
     if jnp.ndim(array) != rank:
@@ -38,8 +40,8 @@ def ctc_loss_with_forward_probs(
       logit_paddings: ``[batch, time]``, 1.0 on padded frames, 0.0 elsewhere.
       labels: ``[batch, max_label_length]`` integer labels.
       label_paddings: ``[batch, max_label_length]``, 1.0 on padded labels.
-      blank_id: class index of the blank; default 0.
-      log_epsilon: the log probability standing for impossible; default -1e5.
+      blank_id: class index of the blank, in [0, classes); default 0.
+      log_epsilon: the log probability standing for impossible, finite; default -1e5.
 
     Returns:
       ``(per_sequence_loss [batch], log_alpha_phi [time, batch, labels+1],
@@ -58,6 +60,13 @@ def ctc_loss_with_forward_probs(
     if labels.shape[0] != batch:
         raise ValueError(f"labels must have batch size {batch}, got {labels.shape[0]}")
     max_label_length = labels.shape[1]
+    check.integer("blank_id", blank_id, 0, f"pass a class index in [0, {num_classes})")
+    if blank_id >= num_classes:
+        raise ValueError(
+            f"blank_id must be < the number of classes ({num_classes}), got {blank_id}; "
+            f"pass a class index in [0, {num_classes})"
+        )
+    check.number("log_epsilon", log_epsilon)
 
     log_probs = jax.nn.log_softmax(logits)
     label_lengths = max_label_length - jnp.sum(label_paddings, axis=1).astype(jnp.int32)
@@ -117,8 +126,8 @@ def ctc_loss(
       logit_paddings: ``[batch, time]``, 1.0 on padded frames, 0.0 elsewhere.
       labels: ``[batch, max_label_length]`` integer labels.
       label_paddings: ``[batch, max_label_length]``, 1.0 on padded labels.
-      blank_id: class index of the blank; default 0.
-      log_epsilon: the log probability standing for impossible; default -1e5.
+      blank_id: class index of the blank, in [0, classes); default 0.
+      log_epsilon: the log probability standing for impossible, finite; default -1e5.
 
     Returns:
       The loss of each sequence, ``[batch]``.

@@ -31,6 +31,7 @@ def ntxent(embeddings: jax.Array, labels: jax.Array, temperature: float = 0.07) 
       <https://arxiv.org/abs/2002.05709>`_, 2020.
     """
     check.array_dtype("embeddings", embeddings, jnp.floating, _FLOAT)
+    check.positive("temperature", temperature, "pass a temperature > 0 such as 0.07")
     if labels.shape[0] != embeddings.shape[0]:
         raise ValueError(
             f"labels has {labels.shape[0]} rows but embeddings has {embeddings.shape[0]}; "
@@ -74,15 +75,19 @@ def triplet_margin_loss(
       positives: floating array like ``anchors``.
       negatives: floating array like ``anchors``.
       axis: the embedding axis; default -1.
-      norm_degree: :math:`q`, the degree of the distance; default 2.
-      margin: :math:`m`; default 1.
-      eps: :math:`\epsilon` inside the root (keeps its gradient finite at 0); default 1e-6.
+      norm_degree: :math:`q`, the degree of the distance, > 0; default 2.
+      margin: :math:`m`, finite; default 1.
+      eps: :math:`\epsilon` inside the root (keeps its gradient finite at 0), >= 0;
+        default 1e-6.
 
     References:
       Schroff et al., `FaceNet <https://arxiv.org/abs/1503.03832>`_, 2015.
     """
     for name, x in (("anchors", anchors), ("positives", positives), ("negatives", negatives)):
         check.array_dtype(name, x, jnp.floating, _FLOAT)
+    check.positive("norm_degree", norm_degree, "pass the degree of the norm, such as 2")
+    check.number("margin", margin)
+    check.non_negative("eps", eps, "pass a small value such as 1e-6")
 
     def distance(other):
         return jnp.power(jnp.power(anchors - other, norm_degree).sum(axis) + eps, 1 / norm_degree)

@@ -56,6 +56,7 @@ def huber_loss(
       Huber, `Robust Estimation of a Location Parameter
       <https://doi.org/10.1214/aoms/1177703732>`_, 1964.
     """
+    check.positive("delta", delta, "pass the threshold of the linear part, such as 1.0")
     abs_errors = jnp.abs(_errors(predictions, targets))
     quadratic = jnp.minimum(abs_errors, delta)
     # |e| - min(|e|, delta) rather than max(|e| - delta, 0): at |e| = delta the
@@ -98,6 +99,7 @@ def cosine_similarity(
     """
     check.array_dtype("predictions", predictions, jnp.floating, _FLOAT)
     check.array_dtype("targets", targets, jnp.floating, _FLOAT)
+    check.non_negative("epsilon", epsilon, "pass a small bound such as 1e-12, or 0")
     a_norm = jnp.sqrt(jnp.square(predictions).sum(axis, where=where, keepdims=True).clip(epsilon))
     b_norm = jnp.sqrt(jnp.square(targets).sum(axis, where=where, keepdims=True).clip(epsilon))
     return ((predictions / a_norm) * (targets / b_norm)).sum(axis, where=where)

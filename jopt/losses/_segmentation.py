@@ -40,9 +40,9 @@ def dice_loss(
         ``[batch, ..., classes]``; a single class uses a sigmoid.
       targets: one-hot (or soft) targets of the same shape.
       class_weights: weights ``[classes]``, or None.
-      smooth: :math:`s`, added to numerator and denominator; default 1.
-      alpha: weight of false positives; default 0.5.
-      beta: weight of false negatives; default 0.5.
+      smooth: :math:`s`, added to numerator and denominator, >= 0; default 1.
+      alpha: weight of false positives, >= 0; default 0.5.
+      beta: weight of false negatives, >= 0; default 0.5.
       apply_softmax: turn logits into probabilities first; default True.
       reduction: ``'mean'``, ``'sum'`` or ``'none'`` over the classes.
       ignore_background: drop class 0; default False.
@@ -53,6 +53,9 @@ def dice_loss(
       Salehi et al., `Tversky loss function <https://arxiv.org/abs/1706.05721>`_, 2017.
     """
     check.one_of("reduction", reduction, ("mean", "sum", "none"))
+    check.non_negative("smooth", smooth, "pass a smoothing term >= 0 such as 1.0")
+    check.non_negative("alpha", alpha, "pass a weight >= 0 such as 0.5")
+    check.non_negative("beta", beta, "pass a weight >= 0 such as 0.5")
     if predictions.ndim == targets.ndim - 1:
         predictions = predictions[..., None]
     if targets.ndim == predictions.ndim - 1:

@@ -151,6 +151,7 @@ def poly_loss_cross_entropy(
     """
     check.array_dtype("logits", logits, jnp.floating, _FLOAT)
     check.array_dtype("labels", labels, jnp.floating, "pass probabilities as floats")
+    check.number("epsilon", epsilon)
     p = jax.nn.softmax(logits, axis=axis, where=where)
     one_minus_pt = jnp.sum(labels * (1 - p), axis=axis, where=where)
     return softmax_cross_entropy(logits, labels, axis=axis, where=where) + epsilon * one_minus_pt

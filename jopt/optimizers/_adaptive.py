@@ -114,6 +114,7 @@ def adadelta(
       <https://arxiv.org/abs/1212.5701>`_, 2012.
     """
     check.optional(check.learning_rate, "learning_rate", learning_rate)
+    check.optional(check.mask, "weight_decay_mask", weight_decay_mask)
     return chain(
         add_decayed_weights(weight_decay, mask=weight_decay_mask),
         scale_by_adadelta(rho=rho, eps=eps),

@@ -48,9 +48,10 @@ def adafactor(
       learning_rate: :math:`\eta`, a number >= 0, a schedule, or None (no scaling; the
         relative step alone sets the size). Default None.
       min_dim_size_to_factor: factor a matrix only if its two largest axes are at least
-        this long, an integer >= 0 (default 128).
+        this long, an integer >= 1 (default 128).
       decay_rate: exponent of the second-moment decay :math:`1 - t^{-c}`, >= 0 (default 0.8).
-      decay_offset: step at which the decay schedule starts, e.g. for fine-tuning (default 0).
+      decay_offset: step at which the decay schedule starts, e.g. for fine-tuning, >= 0
+        (default 0).
       multiply_by_parameter_scale: scale by each leaf's parameter RMS (default True).
       clipping_threshold: :math:`\tau`, largest update RMS per leaf, > 0, or None
         (default 1.0).
@@ -66,13 +67,14 @@ def adafactor(
       Shazeer & Stern, `Adafactor: Adaptive Learning Rates with Sublinear Memory Cost
       <https://arxiv.org/abs/1804.04235>`_, 2018.
     """
-    check.number("decay_offset", decay_offset)
+    check.whole_number("decay_offset", decay_offset, 0, "pass the first step to count, e.g. 0")
     check.non_negative("eps", eps)
     check.boolean("multiply_by_parameter_scale", multiply_by_parameter_scale)
     check.optional(check.positive, "clipping_threshold", clipping_threshold)
     check.optional(check.unit_interval, "momentum", momentum)
     check.dtype("dtype_momentum", dtype_momentum)
     check.optional(check.non_negative, "weight_decay_rate", weight_decay_rate)
+    check.optional(check.mask, "weight_decay_mask", weight_decay_mask)
     txs = [scale_by_factored_rms(factored, decay_rate, decay_offset, min_dim_size_to_factor, eps)]
     if clipping_threshold is not None:
         txs.append(clip_by_block_rms(clipping_threshold))

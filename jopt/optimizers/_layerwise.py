@@ -64,6 +64,8 @@ def lars(
       <https://arxiv.org/abs/1708.03888>`_, 2017.
     """
     check.unit_interval("momentum", momentum)
+    check.optional(check.mask, "weight_decay_mask", weight_decay_mask)
+    check.mask("trust_ratio_mask", trust_ratio_mask)
     return chain(
         add_decayed_weights(weight_decay, mask=weight_decay_mask),
         masked(

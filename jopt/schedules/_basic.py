@@ -66,8 +66,8 @@ def polynomial_schedule(
     check.finite("init_value", init_value)
     check.finite("end_value", end_value)
     check.positive("power", power, "pass a positive power such as 1 (linear) or 2 (quadratic)")
-    check.positive("transition_steps", transition_steps, _CONSTANT_FIX)
-    check.non_negative("transition_begin", transition_begin, "pass a step >= 0 such as 0")
+    check.whole_number("transition_steps", transition_steps, 1, _CONSTANT_FIX)
+    check.whole_number("transition_begin", transition_begin, 0, "pass a step >= 0 such as 0")
     return _polynomial(init_value, end_value, power, transition_steps, transition_begin)
 
 
@@ -101,8 +101,8 @@ def _check_boundaries_and_scales(boundaries_and_scales: dict | None) -> None:
             f"got {boundaries_and_scales!r}"
         )
     for boundary, scale in boundaries_and_scales.items():
-        check.non_negative(
-            "a boundary of boundaries_and_scales", boundary, "use steps >= 0 as the dict's keys"
+        check.whole_number(
+            "a boundary of boundaries_and_scales", boundary, 0, "use steps >= 0 as the dict's keys"
         )
         check.non_negative(
             f"boundaries_and_scales[{boundary!r}]",

@@ -14,7 +14,9 @@ from jopt.schedules._warmup import warmup_cosine_decay_schedule
 
 
 def _check_cycle(transition_steps, peak_value, pct_start, div_factor, final_div_factor) -> None:
-    check.positive("transition_steps", transition_steps, "pass the length of the cycle in steps")
+    check.whole_number(
+        "transition_steps", transition_steps, 1, "pass the length of the cycle in steps"
+    )
     check.finite("peak_value", peak_value)
     check.open_interval("pct_start", pct_start, 0, 1, "pass a fraction such as 0.3")
     check.positive("div_factor", div_factor, "pass a factor > 0 such as 25.0")

@@ -8,6 +8,9 @@ import jax.numpy as jnp
 from jopt import _check as check
 from jopt.base import Schedule
 
+# 0 never decays and a negative power makes the end of the cosine infinite.
+_EXPONENT_FIX = "pass a power > 0 such as 1.0; for a value that never changes use constant_schedule"
+
 
 def _exponential(
     init_value, transition_steps, decay_rate, transition_begin, staircase, end_value
@@ -59,9 +62,10 @@ def exponential_decay(
       end_value: the bound the value stops at, finite, or None (the default) for no bound.
     """
     check.finite("init_value", init_value)
-    check.positive(
+    check.whole_number(
         "transition_steps",
         transition_steps,
+        1,
         "pass the number of steps per factor of decay_rate, >= 1; for a value that never "
         "changes use constant_schedule",
     )
@@ -71,7 +75,7 @@ def exponential_decay(
         "pass a factor > 0 such as 0.5 (decay) or 2.0 (growth); for a value that never "
         "changes use constant_schedule",
     )
-    check.non_negative("transition_begin", transition_begin, "pass a step >= 0 such as 0")
+    check.whole_number("transition_begin", transition_begin, 0, "pass a step >= 0 such as 0")
     check.boolean("staircase", staircase)
     check.optional(check.finite, "end_value", end_value)
     return _exponential(
@@ -112,16 +116,16 @@ def cosine_decay_schedule(
       decay_steps: :math:`T`, the length of the decay, > 0.
       alpha: :math:`\alpha`, the final value as a fraction of ``init_value``, in [0, 1].
         Default 0.
-      exponent: :math:`p`, sharpens (> 1) or flattens (< 1) the curve, finite. Default 1.
+      exponent: :math:`p`, sharpens (> 1) or flattens (< 1) the curve, > 0. Default 1.
 
     References:
       Loshchilov & Hutter, `SGDR: Stochastic Gradient Descent with Warm Restarts
       <https://arxiv.org/abs/1608.03983>`_, ICLR 2017.
     """
     check.finite("init_value", init_value)
-    check.positive("decay_steps", decay_steps, "pass the length of the decay in steps, >= 1")
+    check.whole_number("decay_steps", decay_steps, 1, "pass the length of the decay in steps")
     check.closed_unit_interval(
         "alpha", alpha, "pass the final value as a fraction of init_value, such as 0.0 or 0.1"
     )
-    check.number("exponent", exponent)
+    check.positive("exponent", exponent, _EXPONENT_FIX)
     return _cosine(init_value, decay_steps, alpha, exponent)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -37,6 +37,12 @@ def join_schedules(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> 
       boundaries: the steps at which to switch to the next schedule, one fewer than
         ``schedules``, each >= 0 and in increasing order.
     """
+    for name, value in (("schedules", schedules), ("boundaries", boundaries)):
+        if callable(value) or isinstance(value, str) or not isinstance(value, Iterable):
+            raise TypeError(
+                f"{name} must be a list, got {value!r}; pass e.g. "
+                "join_schedules([warmup, decay], boundaries=[1000])"
+            )
     schedules = list(schedules)
     boundaries = list(boundaries)
     if not schedules:
@@ -52,7 +58,7 @@ def join_schedules(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> 
             "at which each schedule after the first begins"
         )
     for i, boundary in enumerate(boundaries):
-        check.non_negative(f"boundaries[{i}]", boundary, "pass steps >= 0")
+        check.whole_number(f"boundaries[{i}]", boundary, 0, "pass steps >= 0")
     if boundaries != sorted(boundaries):
         raise ValueError(
             f"boundaries must be in increasing order, got {boundaries!r}; pass the step at "

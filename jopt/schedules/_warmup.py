@@ -8,7 +8,7 @@ import jax.numpy as jnp
 from jopt import _check as check
 from jopt.base import Schedule
 from jopt.schedules._basic import _polynomial
-from jopt.schedules._decay import _cosine, _exponential
+from jopt.schedules._decay import _EXPONENT_FIX, _cosine, _exponential
 from jopt.schedules._join import _join
 
 _WARMUP_FIX = "pass the length of the linear warmup in steps, >= 0 (0 for no warmup)"
@@ -17,7 +17,7 @@ _WARMUP_FIX = "pass the length of the linear warmup in steps, >= 0 (0 for no war
 def _check_warmup(init_value, peak_value, warmup_steps) -> None:
     check.finite("init_value", init_value)
     check.finite("peak_value", peak_value)
-    check.non_negative("warmup_steps", warmup_steps, _WARMUP_FIX)
+    check.whole_number("warmup_steps", warmup_steps, 0, _WARMUP_FIX)
 
 
 def warmup_constant_schedule(
@@ -37,9 +37,10 @@ def warmup_constant_schedule(
     check.finite("init_value", init_value)
     check.finite("peak_value", peak_value)
     # optax holds init_value forever when warmup_steps is 0, never reaching the peak.
-    check.positive(
+    check.whole_number(
         "warmup_steps",
         warmup_steps,
+        1,
         "pass the length of the warmup, >= 1; for no warmup use constant_schedule(peak_value)",
     )
     return _polynomial(init_value, peak_value, 1, warmup_steps, 0)
@@ -78,14 +79,16 @@ def warmup_cosine_decay_schedule(
       warmup_steps: :math:`W`, the length of the warmup, >= 0 (0 for none).
       decay_steps: :math:`D`, the length of the whole schedule, warmup included, > W.
       end_value: :math:`E`, the value from step :math:`D` on, finite. Default 0.
-      exponent: :math:`p`, the power of the cosine factor, finite. Default 1.
+      exponent: :math:`p`, the power of the cosine factor, > 0. Default 1.
 
     References:
       Loshchilov & Hutter, `SGDR: Stochastic Gradient Descent with Warm Restarts
       <https://arxiv.org/abs/1608.03983>`_, ICLR 2017.
     """
     _check_warmup(init_value, peak_value, warmup_steps)
-    check.positive("decay_steps", decay_steps, "pass the length of the whole schedule in steps")
+    check.whole_number(
+        "decay_steps", decay_steps, 1, "pass the length of the whole schedule in steps"
+    )
     w = check.number("warmup_steps", warmup_steps)
     d = check.number("decay_steps", decay_steps)
     if w is not None and d is not None and d <= w:
@@ -95,7 +98,7 @@ def warmup_cosine_decay_schedule(
             "the number of decay steps"
         )
     check.finite("end_value", end_value)
-    check.number("exponent", exponent)
+    check.positive("exponent", exponent, _EXPONENT_FIX)
     warmup = _polynomial(init_value, peak_value, 1, warmup_steps, 0)
     decay = _cosine(peak_value, decay_steps - warmup_steps, _alpha(peak_value, end_value), exponent)
     return _join([warmup, decay], [warmup_steps])
@@ -131,11 +134,11 @@ def warmup_exponential_decay_schedule(
       end_value: the bound the decay stops at, finite, or None (the default) for no bound.
     """
     _check_warmup(init_value, peak_value, warmup_steps)
-    check.positive(
-        "transition_steps", transition_steps, "pass the number of steps per factor of decay_rate"
+    check.whole_number(
+        "transition_steps", transition_steps, 1, "pass the number of steps per factor of decay_rate"
     )
     check.positive("decay_rate", decay_rate, "pass a factor > 0 such as 0.5 (decay) or 2.0")
-    check.non_negative("transition_begin", transition_begin, "pass a step >= 0 such as 0")
+    check.whole_number("transition_begin", transition_begin, 0, "pass a step >= 0 such as 0")
     check.boolean("staircase", staircase)
     check.optional(check.finite, "end_value", end_value)
     warmup = _polynomial(init_value, peak_value, 1, warmup_steps, 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from jopt import _check as check
 from jopt.base import (
     GradientTransformation,
     GradientTransformationExtraArgs,
@@ -24,11 +25,7 @@ def chain(*transforms: GradientTransformation) -> GradientTransformationExtraArg
       >>> tx = jopt.chain(jopt.clip_by_global_norm(1.0), jopt.adam(1e-3))
     """
     for i, tx in enumerate(transforms):
-        if not (hasattr(tx, "init") and hasattr(tx, "update")):
-            raise TypeError(
-                f"chain argument {i} must be a GradientTransformation (with init and update), "
-                f"got {tx!r}; call the factory, e.g. jopt.adam(1e-3) rather than jopt.adam"
-            )
+        check.transformation(f"transforms[{i}]", tx)
     members = [with_extra_args_support(tx) for tx in transforms]
 
     def init(params):
@@ -61,6 +58,14 @@ def named_chain(
       >>> import jopt
       >>> tx = jopt.named_chain(("clip", jopt.clip(1.0)), ("adam", jopt.adam(1e-3)))
     """
+    for i, pair in enumerate(transforms):
+        is_transform = hasattr(pair, "init") and hasattr(pair, "update")  # a NamedTuple too
+        if is_transform or not (isinstance(pair, (tuple, list)) and len(pair) == 2):
+            raise TypeError(
+                f"transforms[{i}] must be a (name, transform) pair, got {pair!r}; "
+                "pass e.g. named_chain(('clip', jopt.clip(1.0)), ('adam', jopt.adam(1e-3)))"
+            )
+        check.transformation(f"transforms[{i}][1]", pair[1])
     names = [name for name, _ in transforms]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:

@@ -71,10 +71,10 @@ def scale_by_factored_rms(
       factored: factor matrices (default True); False keeps full moments everywhere.
       decay_rate: the decay schedule's parameter (the exponent of the default), >= 0
         (default 0.8).
-      step_offset: subtracted from the step count, e.g. the first step of fine-tuning
-        (default 0).
+      step_offset: subtracted from the step count, e.g. the first step of fine-tuning,
+        >= 0 (default 0).
       min_dim_size_to_factor: factor only when the two largest axes are at least this
-        long, an integer >= 0 (default 128).
+        long, an integer >= 1 (default 128).
       epsilon: :math:`\epsilon`, added to the squared gradient, >= 0 (default 1e-30).
       decay_rate_fn: ``(step, decay_rate) -> decay``, the second-moment decay schedule.
 
@@ -89,8 +89,10 @@ def scale_by_factored_rms(
         check.non_negative("decay_rate", decay_rate, "pass an exponent >= 0 such as 0.8")
     else:
         check.number("decay_rate", decay_rate)
-    check.number("step_offset", step_offset)
-    check.integer("min_dim_size_to_factor", min_dim_size_to_factor)
+    check.whole_number("step_offset", step_offset, 0, "pass the first step to count, e.g. 0")
+    check.integer(
+        "min_dim_size_to_factor", min_dim_size_to_factor, 1, "pass 1 to factor every matrix"
+    )
     check.non_negative("epsilon", epsilon)
 
     def init_leaf(p):

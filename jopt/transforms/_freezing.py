@@ -6,6 +6,7 @@ from typing import Any
 
 import jax
 
+from jopt import _check as check
 from jopt.base import GradientTransformation, GradientTransformationExtraArgs, set_to_zero
 from jopt.transforms._masking import masked
 from jopt.transforms._partition import partition
@@ -49,6 +50,14 @@ def selective_transform(
       >>> mask = {"encoder": True, "head": False}
       >>> tx = jopt.selective_transform(jopt.adam(1e-3), freeze_mask=mask)
     """
+
+    check.transformation("optimizer", optimizer)
+    if callable(freeze_mask):  # labels map over the mask itself, as in optax
+        raise TypeError(
+            f"freeze_mask must be a bool or a pytree of bools, not a function, got "
+            f"{freeze_mask!r}; call it on the params first: freeze_mask=fn(params)"
+        )
+    check.mask("freeze_mask", freeze_mask)
 
     def labels(params):
         del params

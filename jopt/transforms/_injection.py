@@ -156,6 +156,11 @@ def inject_hyperparams(
             f"inner_factory must be a function returning a transform, got {inner_factory!r}; "
             "pass the factory itself, e.g. jopt.adam rather than jopt.adam(1e-3)"
         )
+    if not isinstance(static_args, str) and not isinstance(static_args, Iterable):
+        raise TypeError(
+            f"static_args must be an argument name or an iterable of them, got {static_args!r}; "
+            "pass e.g. static_args=('min_dim_size_to_factor',)"
+        )
     static_args = {static_args} if isinstance(static_args, str) else set(static_args)
     signature = inspect.signature(inner_factory)
     unknown = static_args - set(signature.parameters)

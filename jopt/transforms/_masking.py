@@ -85,6 +85,7 @@ def masked(
     """
     if not (hasattr(inner, "init") and hasattr(inner, "update")):
         raise TypeError(f"inner must be a GradientTransformation, got {inner!r}")
+    check.mask("mask", mask)
     check.boolean("mask_compatible_extra_args", mask_compatible_extra_args)
     inner = with_extra_args_support(inner)
 

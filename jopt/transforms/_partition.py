@@ -59,6 +59,13 @@ def partition(
             f"transforms must be a mapping from label to transform, got {type(transforms).__name__}"
             "; pass e.g. {'matrix': jopt.adamw(1e-3), 'other': jopt.adam(1e-3)}"
         )
+    for label, tx in transforms.items():
+        check.transformation(f"transforms[{label!r}]", tx)
+    if param_labels is None:
+        raise TypeError(
+            "param_labels must be a pytree of labels or a function of the params, got None; "
+            f"{_LABELS_FIX}"
+        )
     check.boolean("mask_compatible_extra_args", mask_compatible_extra_args)
 
     def group_masks(tree, tree_name):

@@ -1,5 +1,6 @@
 """Every hyperparameter of jopt.contrib is validated at construction; the message names it."""
 
+import jax
 import jax.numpy as jnp
 import pytest
 
@@ -8,6 +9,7 @@ from jopt import contrib
 from tests._harness import flat_params
 
 _SGD = jopt.sgd(0.1)
+NAN = float("nan")
 
 # (factory, kwargs, the argument the message must name, exception type)
 BAD = [
@@ -105,6 +107,32 @@ BAD = [
     (contrib.differentially_private_aggregate, {"l2_norm_clip": 1.0, "noise_multiplier": 1.0,
                                                 "key": 1, "seed": 2}, "seed", ValueError),
     (contrib.split_real_and_imaginary, {"inner": 3}, "inner", TypeError),
+    (contrib.muon, {"learning_rate": 0.1, "ns_steps": 2.5}, "ns_steps", ValueError),
+    (contrib.scale_by_muon, {"ns_coeffs": ("a", "b", "c")}, "ns_coeffs", TypeError),
+    (contrib.scale_by_muon, {"ns_coeffs": (NAN, 1.0, 1.0)}, "ns_coeffs", ValueError),
+    (contrib.scale_by_muon, {"weight_dimension_numbers": 3}, "weight_dimension_numbers",
+     TypeError),
+    (contrib.muon, {"learning_rate": 0.1, "muon_weight_dimension_numbers": {"w": (0, 1)}},
+     "muon_weight_dimension_numbers", TypeError),
+    (contrib.muon, {"learning_rate": 0.1, "weight_decay_mask": "x"}, "weight_decay_mask",
+     TypeError),
+    (contrib.galore, {"learning_rate": 0.1, "weight_dimension_numbers": "rows"},
+     "weight_dimension_numbers", TypeError),
+    (contrib.sophia, {"learning_rate": 0.1, "weight_decay_mask": 1}, "weight_decay_mask",
+     TypeError),
+    (contrib.sophia, {"learning_rate": 0.1, "print_win_rate_every_n_steps": -1},
+     "print_win_rate_every_n_steps", ValueError),
+    (contrib.scale_by_sophia, {"print_win_rate_every_n_steps": 2.5},
+     "print_win_rate_every_n_steps", TypeError),
+    (contrib.differentially_private_aggregate, {"l2_norm_clip": 0.0, "noise_multiplier": 1.0},
+     "l2_norm_clip", ValueError),
+    (contrib.differentially_private_aggregate, {"l2_norm_clip": 1.0, "noise_multiplier": 1.0,
+                                                "key": "k"}, "key", TypeError),
+    (contrib.dpsgd, {"learning_rate": 0.1, "l2_norm_clip": 0.0, "noise_multiplier": 1.0,
+                     "seed": 0}, "l2_norm_clip", ValueError),
+    (contrib.dpsgd, {"learning_rate": 0.1, "l2_norm_clip": 1.0, "noise_multiplier": 1.0,
+                     "seed": "3"}, "seed", TypeError),
+    (contrib.hutchinson_estimator_diag_hessian, {"random_seed": 0}, "random_seed", TypeError),
 ]  # fmt: skip
 
 
@@ -124,6 +152,9 @@ def test_valid_edge_values_are_accepted():
     contrib.schedule_free_sgd(b1=1.0, weight_decay=0.0, weight_lr_power=0.0)
     contrib.dowg(init_estim_sq_dist=1.0, eps=0.0)
     contrib.muon(jnp.asarray(0.1), ns_coeffs="standard", ns_steps=0)
+    contrib.dpsgd(0.1, 1.0, 0.0, seed=jax.random.PRNGKey(0))  # a legacy raw key
+    contrib.hutchinson_estimator_diag_hessian(jax.random.key(1))
+    contrib.scale_by_muon(weight_dimension_numbers={"w": contrib.MuonDimensionNumbers(), "b": None})
 
 
 @pytest.mark.parametrize(

@@ -150,6 +150,37 @@ BAD = [
      ValueError, ["boundaries", "increasing", "[5, 3]"]),
     ("join_negative", lambda: s.join_schedules([s.constant_schedule(1.0)] * 2, [-1]), ValueError,
      ["boundaries[0]", "-1"]),
+    # step counts are whole numbers (1e4 passes, 2.5 does not); exponents are > 0
+    ("linear_steps_fraction", lambda: s.linear_schedule(1.0, 0.0, 2.5), ValueError,
+     ["transition_steps", "whole number >= 1", "2.5"]),
+    ("poly_begin_fraction", lambda: s.polynomial_schedule(1.0, 0.0, 2, 10, 0.5), ValueError,
+     ["transition_begin", "0.5"]),
+    ("exp_steps_fraction", lambda: s.exponential_decay(1.0, 2.5, 0.5), ValueError,
+     ["transition_steps", "2.5"]),
+    ("cosine_steps_fraction", lambda: s.cosine_decay_schedule(1.0, 10.5), ValueError,
+     ["decay_steps", "10.5"]),
+    ("cosine_exponent_zero", lambda: s.cosine_decay_schedule(1.0, 10, exponent=0.0), ValueError,
+     ["exponent", "> 0", "0.0"]),
+    ("cosine_exponent_negative", lambda: s.cosine_decay_schedule(1.0, 10, exponent=-1.0),
+     ValueError, ["exponent", "-1.0"]),
+    ("warm_cosine_exponent_negative", lambda: s.warmup_cosine_decay_schedule(
+        0.0, 1.0, 2, 10, 0.0, -2.0), ValueError, ["exponent", "-2.0"]),
+    ("warm_constant_fraction", lambda: s.warmup_constant_schedule(0.0, 1.0, 2.5), ValueError,
+     ["warmup_steps", "2.5"]),
+    ("warm_cosine_fraction", lambda: s.warmup_cosine_decay_schedule(0.0, 1.0, 2.5, 10),
+     ValueError, ["warmup_steps", "2.5"]),
+    ("warm_exp_fraction", lambda: s.warmup_exponential_decay_schedule(0.0, 1.0, 2, 0.5, 0.5),
+     ValueError, ["transition_steps", "0.5"]),
+    ("cycle_steps_fraction", lambda: s.cosine_onecycle_schedule(100.5, 1.0), ValueError,
+     ["transition_steps", "100.5"]),
+    ("piecewise_fraction_boundary", lambda: s.piecewise_constant_schedule(1.0, {2.5: 0.1}),
+     ValueError, ["boundaries_and_scales", "2.5"]),
+    ("join_fraction", lambda: s.join_schedules([s.constant_schedule(1.0)] * 2, [2.5]),
+     ValueError, ["boundaries[0]", "2.5"]),
+    ("join_boundaries_int", lambda: s.join_schedules([s.constant_schedule(1.0)] * 2, 3),
+     TypeError, ["boundaries must be a list", "3"]),
+    ("join_schedules_callable", lambda: s.join_schedules(s.constant_schedule(1.0), []),
+     TypeError, ["schedules must be a list"]),
 ]  # fmt: skip
 
 
@@ -185,6 +216,8 @@ GOOD = [
     lambda m: m.linear_onecycle_schedule(4, 1.0),
     lambda m: m.join_schedules([m.constant_schedule(1.0), m.constant_schedule(2.0)], [0]),
     lambda m: m.join_schedules([m.constant_schedule(1.0)], []),
+    lambda m: m.linear_schedule(1.0, 0.0, 1e1),
+    lambda m: m.warmup_cosine_decay_schedule(0.0, 1.0, 2.0, 1e1, exponent=0.5),
 ]
 
 

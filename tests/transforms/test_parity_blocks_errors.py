@@ -110,6 +110,17 @@ BAD = [
     (jopt.sm3, {"learning_rate": 0.1, "momentum": 1.0}, "momentum"),
     (jopt.sm3, {"learning_rate": -0.1}, "learning_rate"),
     (jopt.yogi, {"learning_rate": 0.1, "eps": -1.0}, "eps"),
+    # counts: whole numbers in range; masks: pytrees of bools
+    (jopt.scale_by_factored_rms, {"step_offset": 2.5}, "step_offset"),
+    (jopt.scale_by_factored_rms, {"step_offset": -1}, "step_offset"),
+    (jopt.scale_by_factored_rms, {"min_dim_size_to_factor": 0}, "min_dim_size_to_factor"),
+    (jopt.adafactor, {"decay_offset": -10}, "decay_offset"),
+    (jopt.adafactor, {"decay_offset": 0.5}, "decay_offset"),
+    (jopt.adafactor, {"min_dim_size_to_factor": 0}, "min_dim_size_to_factor"),
+    (jopt.adafactor, {"weight_decay_rate": 0.1, "weight_decay_mask": "all"}, "weight_decay_mask"),
+    (jopt.adadelta, {"weight_decay_mask": 3}, "weight_decay_mask"),
+    (jopt.lars, {"learning_rate": 0.1, "weight_decay_mask": "yes"}, "weight_decay_mask"),
+    (jopt.lars, {"learning_rate": 0.1, "trust_ratio_mask": None}, "trust_ratio_mask"),
 ]  # fmt: skip
 
 
