@@ -85,6 +85,12 @@ def run(
     return params, state
 
 
+def state_layout(tree: Any) -> tuple[str, list]:
+    """The structure (with NamedTuple class names) and every leaf's dtype and shape."""
+    leaves, treedef = jax.tree.flatten(tree)
+    return str(treedef), [(str(jnp.result_type(x)), jnp.shape(x)) for x in leaves]
+
+
 def assert_trees_close(actual: Any, expected: Any, rtol: float = 1e-5, atol: float = 1e-6) -> None:
     """Compare two pytrees leaf by leaf; the failure names the leaf path."""
     a_leaves, a_def = jax.tree_util.tree_flatten_with_path(actual)

@@ -64,6 +64,44 @@ def test_jopt_has_every_optax_name():
     assert not missing, f"jopt lacks {len(missing)} optax names: {missing}"
 
 
+# Parameters jopt adds after optax's own (never before them, so positional calls agree).
+EXTRA_PARAMETERS = {"nu_dtype", "mode"}
+
+
+def _plain(value):
+    # Transformations (NamedTuples of closures) and functions never compare equal: skip them.
+    return value is None or type(value) in (bool, int, float, str, tuple)
+
+
+def _parameters(fn):
+    # *args is a positional catch-all in both; its name (args / transforms) is not API.
+    return [
+        (p.name if p.kind is not p.VAR_POSITIONAL else "*", p.kind, p.default)
+        for p in inspect.signature(fn).parameters.values()
+    ]
+
+
+def test_shared_functions_take_optax_arguments():
+    """A call that works with optax works with jopt: same names, kinds, order and defaults
+    (nadam(nesterov=False), a positional mu_dtype ...)."""
+    differ = []
+    for optax_ns, jopt_ns, label in PAIRS:
+        for name in sorted(_public_names(optax_ns) & _public_names(jopt_ns)):
+            theirs_fn, ours_fn = getattr(optax_ns, name), getattr(jopt_ns, name)
+            if inspect.isclass(theirs_fn) or not inspect.isfunction(ours_fn):
+                continue
+            theirs, ours = _parameters(theirs_fn), _parameters(ours_fn)
+            extra = [p[0] for p in ours[len(theirs) :]]
+            same = len(ours) >= len(theirs) and set(extra) <= EXTRA_PARAMETERS
+            for theirs_p, ours_p in zip(theirs, ours, strict=False):  # extras checked above
+                both_plain = _plain(theirs_p[2]) and _plain(ours_p[2])
+                same &= theirs_p[:2] == ours_p[:2]
+                same &= not both_plain or theirs_p[2] == ours_p[2]
+            if not same:
+                differ.append(f"{label}.{name}: jopt {ours} vs optax {theirs}")
+    assert not differ, "\n".join(differ)
+
+
 def test_allow_list_is_short_and_not_stale():
     assert len(ALLOWED_MISSING) <= 5
     for name in ALLOWED_MISSING:

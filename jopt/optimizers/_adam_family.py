@@ -119,6 +119,7 @@ def nadam(
     eps_root: Float = 0.0,
     mu_dtype: Any = None,
     *,
+    nesterov: bool = True,
     nu_dtype: Any = None,
 ) -> GradientTransformationExtraArgs:
     r"""NAdam: :func:`adam` with Nesterov momentum.
@@ -135,13 +136,16 @@ def nadam(
       eps: >= 0, added outside the root; default 1e-8.
       eps_root: >= 0, added inside the root; default 0.
       mu_dtype: first-moment dtype; None keeps the params' dtype.
+      nesterov: use Nesterov momentum; default True (False is :func:`adam`), as in optax.
       nu_dtype: second-moment dtype (not in optax); None keeps the params' dtype.
 
     References:
       Dozat, `Incorporating Nesterov Momentum into Adam
       <https://openreview.net/pdf?id=OM0jvwB8jIp57ZJjtNEZ>`_, 2016.
     """
-    return adam(learning_rate, b1, b2, eps, eps_root, mu_dtype, nesterov=True, nu_dtype=nu_dtype)
+    return adam(
+        learning_rate, b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype
+    )
 
 
 def nadamw(
@@ -154,6 +158,7 @@ def nadamw(
     weight_decay: ScalarOrSchedule = 1e-4,
     mask: Mask = None,
     *,
+    nesterov: bool = True,
     nu_dtype: Any = None,
 ) -> GradientTransformationExtraArgs:
     r"""NAdamW: :func:`adamw` with Nesterov momentum.
@@ -172,6 +177,7 @@ def nadamw(
       mu_dtype: first-moment dtype; None keeps the params' dtype.
       weight_decay: :math:`\lambda` >= 0 (or a schedule); default 1e-4.
       mask: where to decay (pytree of bools or a function of the params); None decays all.
+      nesterov: use Nesterov momentum; default True (False is :func:`adamw`), as in optax.
       nu_dtype: second-moment dtype (not in optax); None keeps the params' dtype.
 
     References:
@@ -182,7 +188,7 @@ def nadamw(
     """
     return adamw(
         learning_rate, b1, b2, eps, eps_root, mu_dtype, weight_decay, mask,
-        nesterov=True, nu_dtype=nu_dtype,
+        nesterov=nesterov, nu_dtype=nu_dtype,
     )  # fmt: skip
 
 

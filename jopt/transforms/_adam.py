@@ -19,7 +19,8 @@ from jopt.base import GradientTransformation, Updates
 
 
 class ScaleByAdamState(NamedTuple):
-    """State of :func:`scale_by_adam`, :func:`scale_by_adamax` and :func:`scale_by_radam`."""
+    """State of :func:`scale_by_adam`, :func:`scale_by_adamax`, :func:`scale_by_radam` and
+    :func:`scale_by_yogi` (``ScaleByYogiState`` is this class, as in optax)."""
 
     count: jax.Array  # int32 scalar, number of updates seen (saturates)
     mu: Updates  # first moment, like params (mu_dtype if set)

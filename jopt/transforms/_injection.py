@@ -206,12 +206,16 @@ def inject_hyperparams(
             hyperparams = {k: jnp.asarray(_convert_floats(v, dtype)) for k, v in numeric.items()}
             schedule_states = {k: s.init() for k, s in schedules.items()}
             for k, s in schedules.items():
-                hyperparams[k] = jnp.asarray(_convert_floats(s(schedule_states[k]), dtype))
+                # The factory gets the value as the schedule gave it, as in optax: a
+                # callable mask passed as a hyperparameter gives a Python bool, which the
+                # factory must see as such (an array bool cannot be branched on under jit).
+                hyperparams[k] = _convert_floats(s(schedule_states[k]), dtype)
+            inner_state = inner_factory(**other, **hyperparams).init(params)
             return InjectStatefulHyperparamsState(
                 count=jnp.zeros([], jnp.int32),
-                hyperparams=hyperparams,
+                hyperparams={k: jnp.asarray(v) for k, v in hyperparams.items()},
                 hyperparams_states=schedule_states,
-                inner_state=inner_factory(**other, **hyperparams).init(params),
+                inner_state=inner_state,
             )
 
         def update(updates, state, params=None, **extra_args):
@@ -219,7 +223,7 @@ def inject_hyperparams(
             hyperparams = {k: _convert_floats(v, dtype) for k, v in state.hyperparams.items()}
             for k, s in schedules.items():
                 value = s(state.hyperparams_states[k], **extra_args)
-                hyperparams[k] = jnp.asarray(_convert_floats(value, dtype))
+                hyperparams[k] = _convert_floats(value, dtype)
             schedule_states = {
                 k: s.update(state.hyperparams_states[k], **extra_args) for k, s in schedules.items()
             }

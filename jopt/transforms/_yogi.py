@@ -2,23 +2,18 @@ r"""Yogi: Adam with an additive, sign-controlled second-moment update."""
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import jax
 import jax.numpy as jnp
 
 from jopt import _check as check
 from jopt import tree
 from jopt._hyper import zero_count
-from jopt.base import GradientTransformation, Updates
+from jopt.base import GradientTransformation
+from jopt.transforms._adam import ScaleByAdamState
 
-
-class ScaleByYogiState(NamedTuple):
-    """State of :func:`scale_by_yogi`."""
-
-    count: jax.Array  # int32 scalar, number of updates seen (saturates)
-    mu: Updates  # EMA of gradients, like params
-    nu: Updates  # additive estimate of squared gradients, like params
+# optax's scale_by_yogi keeps a ScaleByAdamState (count, mu, nu); so does jopt's, so that
+# code checking the state's type or class name works with either library.
+ScaleByYogiState = ScaleByAdamState
 
 
 def _abs_sq(g: jax.Array) -> jax.Array:
@@ -61,7 +56,7 @@ def scale_by_yogi(
     check.non_negative("initial_accumulator_value", initial_accumulator_value)
 
     def init(params):
-        return ScaleByYogiState(
+        return ScaleByAdamState(
             count=zero_count(),
             mu=tree.full_like(params, initial_accumulator_value),
             nu=tree.full_like(params, initial_accumulator_value),
@@ -77,6 +72,6 @@ def scale_by_yogi(
         mu_hat = tree.bias_correction(mu, b1, count)
         nu_hat = tree.bias_correction(nu, b2, count)
         updates = jax.tree.map(lambda m, v: m / (jnp.sqrt(v + eps_root) + eps), mu_hat, nu_hat)
-        return updates, ScaleByYogiState(count=count, mu=mu, nu=nu)
+        return updates, ScaleByAdamState(count=count, mu=mu, nu=nu)
 
     return GradientTransformation(init, update)
