@@ -19,7 +19,13 @@ import jax.numpy as jnp
 
 from benchmarks._optimizers import OPTIMIZERS, builders
 from benchmarks._report import write_markdown, write_plot
-from benchmarks._timing import compiled_step, interleaved_medians, stream_bandwidth, update_bytes
+from benchmarks._timing import (
+    compiled_step,
+    interleaved_medians,
+    program_text,
+    stream_bandwidth,
+    update_bytes,
+)
 from benchmarks._trees import parameter_count, tree_builders
 
 
@@ -61,7 +67,7 @@ def run(args: argparse.Namespace) -> dict:
             variants = {"jopt": make_jopt, "optax": make_optax}
             if make_fast is not None:
                 variants["jopt_fast"] = make_fast
-            steps, compile_s, state_bytes, moved = {}, {}, {}, {}
+            steps, compile_s, state_bytes, moved, programs = {}, {}, {}, {}, {}
             for variant, make in variants.items():
                 params = jax.tree.map(jnp.copy, params0)
                 fn, state, compile_s[variant] = compiled_step(make(), params, grads, args.compiles)
@@ -70,6 +76,7 @@ def run(args: argparse.Namespace) -> dict:
                 )
                 moved[variant] = update_bytes(params, state)
                 steps[variant] = (fn, params, state)
+                programs[variant] = program_text(fn)
             medians = interleaved_medians(steps, grads, args.repetitions, args.warmup)
             row = {
                 "optimizer": name,
@@ -80,6 +87,9 @@ def run(args: argparse.Namespace) -> dict:
                 "state_bytes": state_bytes,
                 "bandwidth_GBps": {v: moved[v] / medians[v] / 1e9 for v in medians},
                 "ratio": medians["jopt"] / medians["optax"],
+                # The same optimized program as optax: a ratio away from 1 is noise.
+                "same_program": sorted(programs["jopt"].splitlines())
+                == sorted(programs["optax"].splitlines()),
                 "fast_ratio": medians["jopt_fast"] / medians["optax"]
                 if "jopt_fast" in medians
                 else None,
@@ -94,7 +104,8 @@ def run(args: argparse.Namespace) -> dict:
             print(
                 f"{shape:>14} {name:>13}: jopt/optax {row['ratio']:.2f}"
                 + (f"  fast/optax {row['fast_ratio']:.2f}" if row["fast_ratio"] else "")
-                + f"  compile {row['compile_ratio']:.2f}",
+                + f"  compile {row['compile_ratio']:.2f}"
+                + ("  (same program as optax)" if row["same_program"] else ""),
                 flush=True,
             )
     return {

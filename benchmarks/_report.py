@@ -18,8 +18,8 @@ def write_markdown(results: dict, path: pathlib.Path) -> None:
         "",
         "| shape | optimizer | params | optax ms | jopt ms | jopt/optax | fast ms | fast/optax "
         "| compile optax s | compile jopt s | compile ratio | fast compile ratio | state MB "
-        "| jopt GB/s |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| jopt GB/s | same program |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:-:|",
     ]
     for row in results["rows"]:
         step, fast = row["step_s"], row["step_s"].get("jopt_fast")
@@ -31,7 +31,8 @@ def write_markdown(results: dict, path: pathlib.Path) -> None:
             f"| {row['compile_s']['optax']:.2f} | {row['compile_s']['jopt']:.2f} "
             f"| {row['compile_ratio']:.2f} | {_fmt(row['fast_compile_ratio'])} "
             f"| {row['state_bytes']['jopt'] / 2**20:.1f} "
-            f"| {row['bandwidth_GBps']['jopt']:.1f} |"
+            f"| {row['bandwidth_GBps']['jopt']:.1f} "
+            f"| {'yes' if row.get('same_program') else 'no'} |"
         )
     path.write_text("\n".join(lines) + "\n")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import statistics
 import time
 from collections.abc import Callable
@@ -79,3 +80,26 @@ def update_bytes(params: Any, state: Any) -> int:
     """Bytes an update must move: read+write params, read grads, read+write the state."""
     param_bytes = jopt.tree.bytes_size(params)
     return 3 * param_bytes + 2 * jopt.tree.bytes_size(state)
+
+
+_NAME = re.compile(r"%[\w.\-]+")
+_SIGNATURE_NAME = re.compile(r"([(]|, )[\w.\-]+: (?=\w+\[)")
+_METADATA = re.compile(r", (metadata|backend_config|frontend_attributes)=(\{[^{}]*\}|\S+)")
+
+
+def program_text(compiled: Any) -> str:
+    """The optimized HLO's computations without source metadata (file and function names).
+
+    Two steps whose texts hold the same lines are the same program (XLA may schedule
+    independent instructions in another order): a time difference between them is noise.
+    """
+    body = "\n".join(
+        _METADATA.sub("", line).rstrip()
+        for line in compiled.as_text().splitlines()
+        if line.startswith(("%", "ENTRY", "}", "  "))
+    )
+    # XLA numbers instructions in creation order, which differs between equal programs
+    # traced from different Python code: rename each in order of first appearance.
+    body = _SIGNATURE_NAME.sub(r"\1", body)
+    names: dict[str, str] = {}
+    return _NAME.sub(lambda m: names.setdefault(m[0], f"%v{len(names)}"), body)
