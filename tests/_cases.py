@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jax.numpy as jnp
+import numpy as np
 
 import jopt
 
@@ -382,7 +383,7 @@ WRAPPERS: list[Case] = [
     _wrapper("freeze", lambda lib: lib.chain(lib.adam(0.05), lib.freeze(_mask))),
     _wrapper("inject_hyperparams-adam",
              lambda lib, **kw: lib.inject_hyperparams(lib.adam)(**kw),
-             {"learning_rate": _schedule, "b1": 0.8}),
+             {"learning_rate": _schedule, "b1": np.float32(0.8)}),  # np.float32: static
     # A callable mask is a "schedule" to optax: it gets the step count and must still work.
     _wrapper("inject_hyperparams-adamw-mask",
              lambda lib, **kw: lib.inject_hyperparams(lib.adamw)(**kw),

@@ -110,7 +110,8 @@ def _like(value: Any, old: Any) -> Any:
 
 
 def _is_numeric(value: Any) -> bool:
-    return isinstance(value, (int, float, np.number, np.ndarray, jax.Array))
+    # As in optax: a NumPy scalar that is not a Python float (np.float32, np.int32) is static.
+    return isinstance(value, (int, float, np.ndarray, jax.Array))
 
 
 def inject_hyperparams(
