@@ -284,9 +284,14 @@ def same_structure(name: str, tree: Any, reference: Any, reference_name: str, fi
         )
 
 
+def is_transformation(value: Any) -> bool:
+    """Whether ``value`` is a gradient transformation (jopt's, optax's or any duck type)."""
+    return hasattr(value, "init") and hasattr(value, "update")
+
+
 def transformation(name: str, value: Any) -> None:
     """A gradient transformation: an object with ``init`` and ``update``."""
-    if not (hasattr(value, "init") and hasattr(value, "update")):
+    if not is_transformation(value):
         raise TypeError(
             f"{name} must be a GradientTransformation (with init and update), got {value!r}; "
             "call the factory, e.g. jopt.adam(1e-3) rather than jopt.adam"

@@ -9,6 +9,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jopt import _check
 from jopt.base import (
     ArrayTree,
     GradientTransformation,
@@ -75,11 +76,7 @@ class TrainState:
           >>> int(state.step)
           0
         """
-        if not (hasattr(tx, "init") and hasattr(tx, "update")):
-            raise TypeError(
-                f"tx must be a GradientTransformation (with init and update), got {tx!r}; "
-                "call the factory, e.g. jopt.adam(1e-3) rather than jopt.adam"
-            )
+        _check.transformation("tx", tx)
         if isinstance(rng, int) and not isinstance(rng, bool):
             rng = jax.random.key(rng)
         state = cls(

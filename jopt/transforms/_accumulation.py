@@ -121,11 +121,7 @@ class MultiSteps:
         should_skip_update_fn: ShouldSkipUpdateFunction | None = None,
         accumulator_dtype: Any = jnp.float32,
     ):
-        if not (hasattr(opt, "init") and hasattr(opt, "update")):
-            raise TypeError(
-                f"opt must be a GradientTransformation (with init and update), got {opt!r}; "
-                "call the factory, e.g. jopt.adam(1e-3) rather than jopt.adam"
-            )
+        _check.transformation("opt", opt)
         if callable(every_k_schedule):
             self._every_k_schedule = every_k_schedule
         else:

@@ -59,8 +59,10 @@ def named_chain(
       >>> tx = jopt.named_chain(("clip", jopt.clip(1.0)), ("adam", jopt.adam(1e-3)))
     """
     for i, pair in enumerate(transforms):
-        is_transform = hasattr(pair, "init") and hasattr(pair, "update")  # a NamedTuple too
-        if is_transform or not (isinstance(pair, (tuple, list)) and len(pair) == 2):
+        # A transform is itself a 2-tuple (init, update): reject it before unpacking.
+        if check.is_transformation(pair) or not (
+            isinstance(pair, (tuple, list)) and len(pair) == 2
+        ):
             raise TypeError(
                 f"transforms[{i}] must be a (name, transform) pair, got {pair!r}; "
                 "pass e.g. named_chain(('clip', jopt.clip(1.0)), ('adam', jopt.adam(1e-3)))"

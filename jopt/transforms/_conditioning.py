@@ -70,10 +70,7 @@ def _condition(name: str, fn: Callable, step: jax.Array, extra_args: dict) -> ja
 
 
 def _check_args(inner: Any, should_transform_fn: Any, forward_extra_args: Any) -> None:
-    if not (hasattr(inner, "init") and hasattr(inner, "update")):
-        raise TypeError(
-            f"inner must be a GradientTransformation (with init and update), got {inner!r}"
-        )
+    _check.transformation("inner", inner)
     if not callable(should_transform_fn):
         raise TypeError(
             f"should_transform_fn must be a function of the step, got {should_transform_fn!r}; "

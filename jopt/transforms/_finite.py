@@ -46,11 +46,7 @@ def apply_if_finite(
       >>> import jopt
       >>> tx = jopt.apply_if_finite(jopt.sgd(0.1), max_consecutive_errors=3)
     """
-    if not (hasattr(inner, "init") and hasattr(inner, "update")):
-        raise TypeError(
-            f"inner must be a GradientTransformation (with init and update), got {inner!r}; "
-            "call the factory, e.g. jopt.adam(1e-3) rather than jopt.adam"
-        )
+    _check.transformation("inner", inner)
     _check.integer(
         "max_consecutive_errors",
         max_consecutive_errors,

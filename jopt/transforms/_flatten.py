@@ -7,6 +7,7 @@ import math
 import jax
 import jax.numpy as jnp
 
+from jopt import _check
 from jopt.base import (
     GradientTransformation,
     GradientTransformationExtraArgs,
@@ -50,11 +51,7 @@ def flatten(inner: GradientTransformation) -> GradientTransformationExtraArgs:
       >>> import jopt
       >>> tx = jopt.flatten(jopt.adam(1e-3))
     """
-    if not (hasattr(inner, "init") and hasattr(inner, "update")):
-        raise TypeError(
-            f"inner must be a GradientTransformation (with init and update), got {inner!r}; "
-            "call the factory, e.g. jopt.adam(1e-3) rather than jopt.adam"
-        )
+    _check.transformation("inner", inner)
     inner = with_extra_args_support(inner)
 
     def init(params):

@@ -76,11 +76,7 @@ def lookahead(
       >>> params = jopt.LookaheadParams.init_synced(jnp.ones(2))
       >>> state = tx.init(params)
     """
-    if not (hasattr(fast_optimizer, "init") and hasattr(fast_optimizer, "update")):
-        raise TypeError(
-            f"fast_optimizer must be a GradientTransformation, got {fast_optimizer!r}; "
-            "call the factory, e.g. jopt.sgd(0.1) rather than jopt.sgd"
-        )
+    _check.transformation("fast_optimizer", fast_optimizer)
     _check.integer(
         "sync_period", sync_period, minimum=1, fix="pass the fast steps per sync, e.g. 5"
     )

@@ -83,8 +83,7 @@ def masked(
       >>> decay_matrices = jopt.masked(
       ...     jopt.add_decayed_weights(1e-4), lambda p: jax.tree.map(lambda x: x.ndim > 1, p))
     """
-    if not (hasattr(inner, "init") and hasattr(inner, "update")):
-        raise TypeError(f"inner must be a GradientTransformation, got {inner!r}")
+    check.transformation("inner", inner)
     check.mask("mask", mask)
     check.boolean("mask_compatible_extra_args", mask_compatible_extra_args)
     inner = with_extra_args_support(inner)
