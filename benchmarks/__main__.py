@@ -17,7 +17,8 @@ import sys
 import jax
 import jax.numpy as jnp
 
-from benchmarks._optimizers import OPTIMIZERS, builders
+import jopt
+from benchmarks._optimizers import OPTIMIZERS, variants
 from benchmarks._report import write_markdown, write_plot
 from benchmarks._timing import (
     compiled_step,
@@ -47,6 +48,10 @@ def _device() -> str:
     return f"{device.platform}:{getattr(device, 'device_kind', device.platform)}"
 
 
+def _ratio(seconds: dict[str, float], variant: str) -> float | None:
+    return seconds[variant] / seconds["optax"] if variant in seconds else None
+
+
 def run(args: argparse.Namespace) -> dict:
     trees = tree_builders(args.scale)
     optimizers = [name for name in args.optimizers.split(",") if name]
@@ -63,21 +68,17 @@ def run(args: argparse.Namespace) -> dict:
         params0 = trees[shape]()
         grads = jax.tree.map(lambda p: jnp.full_like(p, 1e-3), params0)
         for name in optimizers:
-            make_jopt, make_optax, make_fast = builders(name)
-            variants = {"jopt": make_jopt, "optax": make_optax}
-            if make_fast is not None:
-                variants["jopt_fast"] = make_fast
             steps, compile_s, state_bytes, moved, programs = {}, {}, {}, {}, {}
-            for variant, make in variants.items():
-                params = jax.tree.map(jnp.copy, params0)
-                fn, state, compile_s[variant] = compiled_step(make(), params, grads, args.compiles)
-                state_bytes[variant] = jax.tree.reduce(
-                    lambda a, b: a + b, jax.tree.map(lambda x: x.nbytes, state), 0
+            for variant, (make, layout) in variants(name).items():
+                params, variant_grads = layout(jax.tree.map(jnp.copy, params0)), layout(grads)
+                fn, state, compile_s[variant] = compiled_step(
+                    make(), params, variant_grads, args.compiles
                 )
+                state_bytes[variant] = jopt.tree.bytes_size(state)
                 moved[variant] = update_bytes(params, state)
-                steps[variant] = (fn, params, state)
+                steps[variant] = (fn, params, state, variant_grads)
                 programs[variant] = program_text(fn)
-            medians = interleaved_medians(steps, grads, args.repetitions, args.warmup)
+            medians = interleaved_medians(steps, args.repetitions, args.warmup)
             row = {
                 "optimizer": name,
                 "shape": shape,
@@ -90,15 +91,10 @@ def run(args: argparse.Namespace) -> dict:
                 # The same optimized program as optax: a ratio away from 1 is noise.
                 "same_program": sorted(programs["jopt"].splitlines())
                 == sorted(programs["optax"].splitlines()),
-                "fast_ratio": medians["jopt_fast"] / medians["optax"]
-                if "jopt_fast" in medians
-                else None,
+                "fast_ratio": _ratio(medians, "jopt_fast"),
+                "flat_state_ratio": _ratio(medians, "jopt_flat_state"),
                 "compile_ratio": compile_s["jopt"] / compile_s["optax"],
-                "fast_compile_ratio": (
-                    compile_s["jopt_fast"] / compile_s["optax"]
-                    if "jopt_fast" in compile_s
-                    else None
-                ),
+                "fast_compile_ratio": _ratio(compile_s, "jopt_fast"),
             }
             rows.append(row)
             print(

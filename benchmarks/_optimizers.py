@@ -25,10 +25,24 @@ OPTIMIZERS: dict[str, tuple[str, dict[str, Any], bool]] = {
 }
 
 
-def builders(name: str) -> tuple[Callable[[], Any], Callable[[], Any], Callable[[], Any] | None]:
-    """(jopt, optax, jopt fast path or None) transform builders for ``name``."""
+def _same(tree: Any) -> Any:
+    return tree
+
+
+def variants(name: str) -> dict[str, tuple[Callable[[], Any], Callable[[Any], Any]]]:
+    """Variant name -> (transform builder, layout of params and grads) for ``name``.
+
+    ``jopt`` and ``optax`` run on the tree as it is. For elementwise optimizers two fast
+    paths join: ``jopt_fast`` trains a :class:`jopt.FlatTree` (params, grads and state
+    flat for the whole run) and ``jopt_flat_state`` keeps only the state flat.
+    """
     factory, kwargs, elementwise = OPTIMIZERS[name]
     make_jopt = lambda: getattr(jopt, factory)(**kwargs)  # noqa: E731
-    make_optax = lambda: getattr(optax, factory)(**kwargs)  # noqa: E731
-    make_fast = (lambda: jopt.flat_state(make_jopt())) if elementwise else None
-    return make_jopt, make_optax, make_fast
+    result = {
+        "jopt": (make_jopt, _same),
+        "optax": (lambda: getattr(optax, factory)(**kwargs), _same),
+    }
+    if elementwise:
+        result["jopt_fast"] = (make_jopt, jopt.FlatTree.from_tree)
+        result["jopt_flat_state"] = (lambda: jopt.flat_state(make_jopt()), _same)
+    return result

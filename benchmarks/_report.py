@@ -17,9 +17,9 @@ def write_markdown(results: dict, path: pathlib.Path) -> None:
         f"Command: `{results['command']}`",
         "",
         "| shape | optimizer | params | optax ms | jopt ms | jopt/optax | fast ms | fast/optax "
-        "| compile optax s | compile jopt s | compile ratio | fast compile ratio | state MB "
-        "| jopt GB/s | same program |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:-:|",
+        "| flat_state/optax | compile optax s | compile jopt s | compile ratio "
+        "| fast compile ratio | state MB | jopt GB/s | same program |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:-:|",
     ]
     for row in results["rows"]:
         step, fast = row["step_s"], row["step_s"].get("jopt_fast")
@@ -27,7 +27,7 @@ def write_markdown(results: dict, path: pathlib.Path) -> None:
             f"| {row['shape']} | {row['optimizer']} | {row['parameters']:,} "
             f"| {1e3 * step['optax']:.3f} | {1e3 * step['jopt']:.3f} | {row['ratio']:.2f} "
             f"| {'' if fast is None else f'{1e3 * fast:.3f}'} "
-            f"| {_fmt(row['fast_ratio'])} "
+            f"| {_fmt(row['fast_ratio'])} | {_fmt(row.get('flat_state_ratio'))} "
             f"| {row['compile_s']['optax']:.2f} | {row['compile_s']['jopt']:.2f} "
             f"| {row['compile_ratio']:.2f} | {_fmt(row['fast_compile_ratio'])} "
             f"| {row['state_bytes']['jopt'] / 2**20:.1f} "
@@ -35,6 +35,10 @@ def write_markdown(results: dict, path: pathlib.Path) -> None:
             f"| {'yes' if row.get('same_program') else 'no'} |"
         )
     path.write_text("\n".join(lines) + "\n")
+
+
+def _ratio_of(rows: dict, optimizer: str, key: str) -> float:
+    return (rows.get(optimizer) or {}).get(key) or 0
 
 
 def write_plot(results: dict, path: pathlib.Path) -> None:
@@ -53,9 +57,15 @@ def write_plot(results: dict, path: pathlib.Path) -> None:
         shape_rows = {r["optimizer"]: r for r in rows if r["shape"] == shape}
         xs = range(len(optimizers))
         default = [shape_rows[o]["ratio"] if o in shape_rows else 0 for o in optimizers]
-        fast = [(shape_rows.get(o) or {}).get("fast_ratio") or 0 for o in optimizers]
-        ax.bar([x - 0.2 for x in xs], default, width=0.4, label="jopt / optax")
-        ax.bar([x + 0.2 for x in xs], fast, width=0.4, label="jopt flat_state / optax")
+        bars = {
+            "jopt / optax": default,
+            "jopt FlatTree / optax": [_ratio_of(shape_rows, o, "fast_ratio") for o in optimizers],
+            "jopt flat_state / optax": [
+                _ratio_of(shape_rows, o, "flat_state_ratio") for o in optimizers
+            ],
+        }
+        for offset, (label, heights) in zip((-0.27, 0.0, 0.27), bars.items(), strict=True):
+            ax.bar([x + offset for x in xs], heights, width=0.27, label=label)
         ax.axhline(1.0, color="black", linewidth=0.8)
         ax.set_xticks(list(xs), optimizers, rotation=30, fontsize=8)
         ax.set_ylabel("step time ratio")

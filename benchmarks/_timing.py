@@ -38,27 +38,27 @@ def compiled_step(
 
 
 def interleaved_medians(
-    steps: dict[str, tuple[Callable, Any, Any]], grads: Any, repetitions: int, warmup: int = 3
+    steps: dict[str, tuple[Callable, Any, Any, Any]], repetitions: int, warmup: int = 3
 ) -> dict[str, float]:
     """Median seconds per step of each variant, timed A B C A B C ... after a warm-up.
 
-    ``steps`` maps a variant name to ``(compiled_step, params, state)``; each variant
-    owns its buffers because donation consumes them.
+    ``steps`` maps a variant name to ``(compiled_step, params, state, grads)``; each
+    variant owns its buffers because donation consumes them.
     """
-    live = {name: [fn, params, state] for name, (fn, params, state) in steps.items()}
+    live = {name: list(step) for name, step in steps.items()}
     times: dict[str, list[float]] = {name: [] for name in live}
     names = list(live)
     for round_index in range(warmup + repetitions):
         # Rotate the order so that no variant always runs right after another.
         shift = round_index % len(names)
         for name in names[shift:] + names[:shift]:
-            fn, params, state = live[name]
+            fn, params, state, grads = live[name]
             start = time.perf_counter()
             params, state = fn(params, state, grads)
             jax.block_until_ready((params, state))
             if round_index >= warmup:
                 times[name].append(time.perf_counter() - start)
-            live[name][1:] = [params, state]
+            live[name][1:3] = [params, state]
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 

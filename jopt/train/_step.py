@@ -8,6 +8,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jopt._flat_tree import model_params
 from jopt.base import GradientTransformation, apply_updates, with_extra_args_support
 from jopt.train._state import TrainState
 
@@ -122,6 +123,10 @@ def make_train_step(
     the new extras. With Linen, ``extras={"batch_stats": ...}`` and
     ``apply(..., mutable=["batch_stats"])``.
 
+    When ``state.params`` is a :class:`jopt.FlatTree` (the fast path for many small
+    leaves), ``loss_fn`` receives ``params.to_tree()`` and the optimizer updates the
+    flat buffers.
+
     ``metrics`` is ``{"loss": loss}``, merged with ``aux`` when ``aux`` is a dict
     (else ``{"loss": loss, "aux": aux}``).
 
@@ -167,7 +172,7 @@ def make_train_step(
         # Everything the loss reads is an argument, not a closure: Flax NNX refuses to
         # mutate variables (batch statistics) created at an outer trace level.
         def differentiated(params, extras, batch, key):
-            out = _call(loss_fn, params, extras, batch, key, with_extras, with_rng)
+            out = _call(loss_fn, model_params(params), extras, batch, key, with_extras, with_rng)
             return _loss_and_rest(out, has_aux, with_extras, name)
 
         def value_fn(params):
@@ -214,7 +219,8 @@ def make_eval_step(
 
     ``eval_fn(params, batch)`` (``eval_fn(params, extras, batch)`` with
     ``with_extras=True``) returns a dict of metrics, or a scalar that is reported
-    as ``{"loss": value}``. Use :mod:`jopt.metrics` with ``mask=`` for padded batches.
+    as ``{"loss": value}``. A :class:`jopt.FlatTree` of params reaches ``eval_fn`` as
+    ``params.to_tree()``. Use :mod:`jopt.metrics` with ``mask=`` for padded batches.
 
     Args:
       eval_fn: computes metrics from the params (and extras) on one batch.
@@ -230,7 +236,9 @@ def make_eval_step(
         raise TypeError(f"eval_fn must be callable, got {eval_fn!r}")
 
     def evaluate(state: TrainState, batch: Any) -> Metrics:
-        out = _call(eval_fn, state.params, state.extras, batch, None, with_extras, False)
+        out = _call(
+            eval_fn, model_params(state.params), state.extras, batch, None, with_extras, False
+        )
         if isinstance(out, Mapping):
             return dict(out)
         if isinstance(out, tuple) or jnp.shape(out) != ():

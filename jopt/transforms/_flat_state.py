@@ -1,4 +1,4 @@
-"""The fast update path: small leaves' optimizer state kept in a few flat, dtype-grouped buffers.
+"""A drop-in update path: small leaves' optimizer state kept in a few flat, dtype-grouped buffers.
 
 On trees of many small leaves an update is overhead-bound: every leaf costs its
 own kernels. :func:`flat_state` gathers the small leaves of each dtype into one
@@ -12,14 +12,10 @@ transform reads them (under ``jit`` an unused gather is removed by XLA).
 
 from __future__ import annotations
 
-import dataclasses
-import math
-from typing import Any, NamedTuple
-
-import jax
-import jax.numpy as jnp
+from typing import NamedTuple
 
 from jopt import _check
+from jopt._flat_tree import DEFAULT_MAX_LEAF_SIZE, FlatLayout
 from jopt.base import (
     GradientTransformation,
     GradientTransformationExtraArgs,
@@ -36,52 +32,8 @@ class FlatStateState(NamedTuple):
     inner_state: OptState
 
 
-@dataclasses.dataclass(frozen=True)
-class _Layout:
-    """Where each leaf lives: its buffer key, offset in it (None: a leaf of its own), shape."""
-
-    treedef: Any
-    keys: tuple[str, ...]
-    offsets: tuple[int | None, ...]
-    shapes: tuple[tuple[int, ...], ...]
-
-    @classmethod
-    def of(cls, tree: Any, max_leaf_size: int) -> _Layout:
-        leaves, treedef = jax.tree.flatten(tree)
-        keys, offsets, shapes, ends = [], [], [], {}
-        for index, leaf in enumerate(leaves):
-            size = math.prod(leaf.shape)
-            if size > max_leaf_size:
-                key, offset = f"leaf/{index:06d}", None
-            else:
-                key = f"flat/{jnp.dtype(leaf.dtype).name}"
-                offset = ends.get(key, 0)
-                ends[key] = offset + size
-            keys.append(key)
-            offsets.append(offset)
-            shapes.append(tuple(leaf.shape))
-        return cls(treedef, tuple(keys), tuple(offsets), tuple(shapes))
-
-    def gather(self, tree: Any) -> dict[str, jax.Array]:
-        leaves = self.treedef.flatten_up_to(tree)
-        buffers: dict[str, list[jax.Array]] = {}
-        for key, offset, leaf in zip(self.keys, self.offsets, leaves, strict=True):
-            buffers.setdefault(key, []).append(leaf if offset is None else jnp.ravel(leaf))
-        return {k: v[0] if len(v) == 1 else jnp.concatenate(v) for k, v in buffers.items()}
-
-    def scatter(self, buffers: dict[str, jax.Array]) -> Any:
-        leaves = []
-        for key, offset, shape in zip(self.keys, self.offsets, self.shapes, strict=True):
-            if offset is None:
-                leaves.append(buffers[key])
-            else:
-                piece = jax.lax.slice_in_dim(buffers[key], offset, offset + math.prod(shape))
-                leaves.append(piece.reshape(shape))
-        return self.treedef.unflatten(leaves)
-
-
 def flat_state(
-    inner: GradientTransformation, max_leaf_size: int = 2**16
+    inner: GradientTransformation, max_leaf_size: int = DEFAULT_MAX_LEAF_SIZE
 ) -> GradientTransformationExtraArgs:
     r"""Run ``inner`` on flat, dtype-grouped buffers of the small leaves instead of leaf by leaf.
 
@@ -94,6 +46,11 @@ def flat_state(
     (adafactor, lamb, lars, trust ratios, block norms, muon): on a flat buffer they see
     one block instead of the layers. It is a single-device path: concatenating sharded
     leaves would gather them.
+
+    Params and gradients stay one array per leaf (the contract), so every step still
+    gathers the gradients and scatters the updates leaf by leaf; measure before adopting
+    it. Where the parameters can stay flat for the whole of training,
+    :class:`jopt.FlatTree` removes both copies and is the faster path.
 
     Args:
       inner: the transform to run on the buffers.
@@ -116,10 +73,10 @@ def flat_state(
     inner = with_extra_args_support(inner)
 
     def init(params):
-        return FlatStateState(inner.init(_Layout.of(params, max_leaf_size).gather(params)))
+        return FlatStateState(inner.init(FlatLayout.of(params, max_leaf_size).gather(params)))
 
     def update(updates, state, params=None, **extra_args):
-        layout = _Layout.of(updates, max_leaf_size)
+        layout = FlatLayout.of(updates, max_leaf_size)
         flat_params = None if params is None else layout.gather(params)
         if "grad" in extra_args:
             extra_args["grad"] = layout.gather(extra_args["grad"])

@@ -1,0 +1,167 @@
+"""A pytree kept as a few flat, dtype-grouped buffers, and the layout that maps it back.
+
+On trees of many small leaves (the norms and biases of a deep model) an optimizer
+step is overhead-bound: every leaf costs its own kernels and its own argument
+buffers. :class:`FlatTree` holds the small leaves of each dtype in one 1-D buffer
+for the whole of training: the parameters are flattened once, the loss reads them
+through :meth:`FlatTree.to_tree` (whose gradient is a single concatenation), and
+an elementwise optimizer then updates each buffer in one fused kernel.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from jopt import _check
+
+DEFAULT_MAX_LEAF_SIZE = 2**16
+"""Leaves with more elements keep a buffer of their own: their kernel is already
+memory-bound, and copying them into a shared buffer would cost more than it saves."""
+
+
+@dataclasses.dataclass(frozen=True)
+class FlatLayout:
+    """Where each leaf of a tree lives: its buffer key, its offset there (None: a buffer
+    of its own) and its shape. Hashable, so it can be static pytree metadata."""
+
+    treedef: Any
+    keys: tuple[str, ...]
+    offsets: tuple[int | None, ...]
+    shapes: tuple[tuple[int, ...], ...]
+
+    @classmethod
+    def of(cls, tree: Any, max_leaf_size: int = DEFAULT_MAX_LEAF_SIZE) -> FlatLayout:
+        """The layout of ``tree``: leaves of at most ``max_leaf_size`` elements are packed,
+        in tree order, into one buffer per dtype (key ``"flat/<dtype>"``); larger leaves
+        keep their own (key ``"leaf/<index>"``)."""
+        leaves, treedef = jax.tree.flatten(tree)
+        keys, offsets, shapes, ends = [], [], [], {}
+        for index, leaf in enumerate(leaves):
+            size = math.prod(jnp.shape(leaf))
+            if size > max_leaf_size:
+                key, offset = f"leaf/{index:06d}", None
+            else:
+                key = f"flat/{jnp.result_type(leaf).name}"
+                offset = ends.get(key, 0)
+                ends[key] = offset + size
+            keys.append(key)
+            offsets.append(offset)
+            shapes.append(tuple(jnp.shape(leaf)))
+        return cls(treedef, tuple(keys), tuple(offsets), tuple(shapes))
+
+    def gather(self, tree: Any) -> dict[str, jax.Array]:
+        """The buffers of ``tree`` (a tree of this layout's structure and shapes)."""
+        leaves = self.treedef.flatten_up_to(tree)
+        buffers: dict[str, list[jax.Array]] = {}
+        for key, offset, leaf in zip(self.keys, self.offsets, leaves, strict=True):
+            buffers.setdefault(key, []).append(leaf if offset is None else jnp.ravel(leaf))
+        return {k: v[0] if len(v) == 1 else jnp.concatenate(v) for k, v in buffers.items()}
+
+    def scatter(self, buffers: dict[str, jax.Array]) -> Any:
+        """The tree whose buffers are ``buffers``: the inverse of :meth:`gather`.
+
+        Each flat buffer is cut with one ``lax.split``, whose gradient is one
+        concatenation (slicing leaf by leaf would differentiate into a sum of pads).
+        """
+        sizes: dict[str, list[int]] = {}
+        for key, offset, shape in zip(self.keys, self.offsets, self.shapes, strict=True):
+            if offset is not None:
+                sizes.setdefault(key, []).append(math.prod(shape))
+        pieces = {key: iter(jax.lax.split(buffers[key], sizes[key])) for key in sizes}
+        leaves = [
+            buffers[key] if offset is None else next(pieces[key]).reshape(shape)
+            for key, offset, shape in zip(self.keys, self.offsets, self.shapes, strict=True)
+        ]
+        return self.treedef.unflatten(leaves)
+
+
+class FlatTree:
+    r"""A pytree stored as a few flat, dtype-grouped buffers: the fast path for many small leaves.
+
+    Build one with :meth:`from_tree`, hand it to the optimizer and to
+    :class:`jopt.train.TrainState` in place of the parameters, and read the original
+    tree with :meth:`to_tree` (the training steps of :mod:`jopt.train` do this for the
+    loss and eval functions). Gradients, updates and optimizer state of a ``FlatTree``
+    are ``FlatTree``\ s of the same layout, so an optimizer step touches a few large
+    buffers instead of every leaf. Its leaves are the buffers, keyed ``"flat/<dtype>"``
+    and ``"leaf/<index>"``; they jit, vmap, donate and checkpoint like any leaves.
+
+    The update equals the per-leaf update (up to float rounding of XLA's vectorisation)
+    for *elementwise* transforms: sgd, momentum, adam and its family, rmsprop, adagrad,
+    lion, sign methods, weight decay, clipping by value; and up to summation order with
+    global reductions (``clip_by_global_norm``). Transforms that look at leaf shapes
+    (adafactor, lamb, lars, trust ratios, block norms, muon) would see one block instead
+    of the layers: keep the per-leaf tree for them. Concatenating sharded leaves gathers
+    them, so it is a path for replicated or single-device parameters.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, jopt
+      >>> params = {"b": jnp.zeros(3), "s": jnp.ones(())}
+      >>> flat = jopt.FlatTree.from_tree(params)
+      >>> {k: v.shape for k, v in flat.buffers.items()}
+      {'flat/float32': (4,)}
+      >>> loss = lambda flat: jnp.sum(flat.to_tree()["b"] * flat.to_tree()["s"])
+      >>> jax.grad(loss)(flat).buffers["flat/float32"].tolist()
+      [1.0, 1.0, 1.0, 0.0]
+    """
+
+    __slots__ = ("buffers", "layout")
+
+    def __init__(self, buffers: dict[str, Any], layout: FlatLayout):
+        # Not validated: jax rebuilds FlatTrees with placeholders and shardings as leaves.
+        self.buffers = buffers
+        self.layout = layout
+
+    @classmethod
+    def from_tree(cls, tree: Any, max_leaf_size: int = DEFAULT_MAX_LEAF_SIZE) -> FlatTree:
+        """Pack ``tree``'s leaves of at most ``max_leaf_size`` elements into one buffer per dtype.
+
+        Args:
+          tree: a pytree of arrays (or scalars).
+          max_leaf_size: leaves with more elements keep a buffer of their own, an
+            integer >= 0 (default 65,536: above it a leaf's kernel is memory-bound and a
+            copy costs more than the overhead it saves).
+
+        Returns:
+          The :class:`FlatTree` holding ``tree``'s values.
+        """
+        _check.integer("max_leaf_size", max_leaf_size, minimum=0)
+        tree = jax.tree.map(jnp.asarray, tree)
+        layout = FlatLayout.of(tree, max_leaf_size)
+        return cls(layout.gather(tree), layout)
+
+    def to_tree(self) -> Any:
+        """The tree this was built from (under ``jit`` its leaves are slices of the buffers)."""
+        return self.layout.scatter(self.buffers)
+
+    def __repr__(self) -> str:
+        shapes = {k: getattr(v, "shape", v) for k, v in self.buffers.items()}
+        return f"FlatTree({len(self.layout.keys)} leaves in {shapes})"
+
+
+def _flatten(flat: FlatTree):
+    keys = tuple(sorted(flat.buffers))
+    return [flat.buffers[k] for k in keys], (keys, flat.layout)
+
+
+def _flatten_with_keys(flat: FlatTree):
+    children, aux = _flatten(flat)
+    return [(jax.tree_util.DictKey(k), c) for k, c in zip(aux[0], children, strict=True)], aux
+
+
+def _unflatten(aux, children) -> FlatTree:
+    keys, layout = aux
+    return FlatTree(dict(zip(keys, children, strict=True)), layout)
+
+
+jax.tree_util.register_pytree_with_keys(FlatTree, _flatten_with_keys, _unflatten, _flatten)
+
+
+def model_params(params: Any) -> Any:
+    """``params.to_tree()`` for a :class:`FlatTree`, else ``params`` itself."""
+    return params.to_tree() if isinstance(params, FlatTree) else params

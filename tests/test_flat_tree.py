@@ -1,0 +1,154 @@
+"""FlatTree, the fast path: exact round trip, one gradient concatenation, per-leaf results."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import jopt
+from jopt.train import TrainState, make_eval_step, make_train_step
+from jopt.train.checkpoint import Checkpointer
+from tests._harness import loss, nested_params, run
+
+
+def _mixed_params():
+    params = nested_params()
+    params["half"] = {"w": jnp.linspace(-1, 1, 6, dtype=jnp.bfloat16).reshape(2, 3)}
+    params["big"] = jnp.linspace(-2.0, 2.0, 40)
+    return params
+
+
+def _assert_trees_close(a, b, rtol=1e-6, atol=1e-7):
+    assert jax.tree.structure(a) == jax.tree.structure(b)
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        assert x.dtype == y.dtype and x.shape == y.shape
+        np.testing.assert_allclose(
+            np.asarray(x, np.float32), np.asarray(y, np.float32), rtol=rtol, atol=atol
+        )
+
+
+def test_round_trip_is_exact_and_groups_small_leaves_by_dtype():
+    params = _mixed_params()
+    flat = jopt.FlatTree.from_tree(params, max_leaf_size=32)
+    assert sorted(flat.buffers) == ["flat/bfloat16", "flat/float32", "leaf/000000"]
+    assert flat.buffers["flat/bfloat16"].shape == (6,)
+    assert flat.buffers["flat/float32"].shape == (12 + 3 + 2 + 4 + 1 + 1,)
+    assert flat.buffers["leaf/000000"] is not None and flat.buffers["leaf/000000"].shape == (40,)
+    back = flat.to_tree()
+    assert jax.tree.structure(back) == jax.tree.structure(params)
+    for x, y in zip(jax.tree.leaves(back), jax.tree.leaves(params), strict=True):
+        assert x.dtype == y.dtype and x.shape == y.shape
+        np.testing.assert_array_equal(np.asarray(x, np.float32), np.asarray(y, np.float32))
+
+
+def test_leaves_are_the_buffers_with_readable_key_paths():
+    flat = jopt.FlatTree.from_tree(_mixed_params(), max_leaf_size=32)
+    paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(flat)[0]]
+    assert paths == ["['flat/bfloat16']", "['flat/float32']", "['leaf/000000']"]
+    doubled = jax.tree.map(lambda x: 2 * x, flat)
+    assert isinstance(doubled, jopt.FlatTree) and doubled.layout == flat.layout
+    np.testing.assert_allclose(doubled.to_tree()["scale"], 2 * _mixed_params()["scale"])
+
+
+def test_gradient_through_to_tree_is_the_flattened_per_leaf_gradient():
+    params = _mixed_params()
+    flat = jopt.FlatTree.from_tree(params, max_leaf_size=32)
+    grads = jax.jit(jax.grad(lambda f: loss(f.to_tree())))(flat)
+    expected = jopt.FlatTree.from_tree(jax.grad(loss)(params), max_leaf_size=32)
+    assert grads.layout == expected.layout
+    _assert_trees_close(grads.buffers, expected.buffers)
+
+
+ELEMENTWISE = {
+    "adam": lambda: jopt.adam(0.05),
+    "adamw": lambda: jopt.adamw(0.05, weight_decay=0.1),
+    "sgd_nesterov": lambda: jopt.sgd(0.03, momentum=0.9, nesterov=True),
+    "rmsprop": lambda: jopt.rmsprop(0.01),
+    "lion": lambda: jopt.lion(0.01),
+    "adagrad": lambda: jopt.adagrad(0.1),
+    "optax_adam": lambda: optax.adam(0.05),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ELEMENTWISE))
+def test_training_a_flat_tree_equals_training_the_tree_to_float_rounding(name):
+    # Same operations in the same order; XLA vectorises a long buffer differently from
+    # a short leaf (FMA contraction, vector tails), which moves results by an ulp or two.
+    params = _mixed_params()
+    per_leaf, per_leaf_state = run(ELEMENTWISE[name](), params, steps=10, jit=True)
+    tx = ELEMENTWISE[name]()
+    flat = jopt.FlatTree.from_tree(params, max_leaf_size=32)
+    state = tx.init(flat)
+
+    @jax.jit
+    def step(flat, state):
+        grads = jax.grad(lambda f: loss(f.to_tree()))(flat)
+        updates, state = tx.update(grads, state, flat)
+        return jopt.apply_updates(flat, updates), state
+
+    for _ in range(10):
+        flat, state = step(flat, state)
+    # The state holds a moment per buffer (3), not per leaf (8).
+    assert len(jax.tree.leaves(state)) < len(jax.tree.leaves(per_leaf_state))
+    _assert_trees_close(flat.to_tree(), per_leaf, rtol=2e-6, atol=1e-6)
+
+
+def _regression_batch():
+    rng = np.random.default_rng(1)
+    return {"x": jnp.asarray(rng.normal(size=(8, 3)), jnp.float32), "y": jnp.ones(8)}
+
+
+def _model_loss(params, batch):
+    hidden = jnp.tanh(batch["x"] @ params["w"] + params["b"]) * params["scale"]
+    return jnp.mean((hidden.sum(-1) - batch["y"]) ** 2)
+
+
+def _model_params():
+    return {"w": jnp.full((3, 4), 0.1), "b": jnp.zeros(4), "scale": jnp.ones(())}
+
+
+def test_train_and_eval_steps_hand_the_tree_to_the_loss_and_match_per_leaf_training():
+    batch = _regression_batch()
+    step = make_train_step(_model_loss)
+    evaluate = make_eval_step(_model_loss)
+    tree_state = TrainState.create(_model_params(), jopt.adam(0.05))
+    flat_state = TrainState.create(jopt.FlatTree.from_tree(_model_params()), jopt.adam(0.05))
+    for _ in range(5):
+        tree_state, tree_metrics = step(tree_state, batch)
+        flat_state, flat_metrics = step(flat_state, batch)
+        np.testing.assert_allclose(flat_metrics["loss"], tree_metrics["loss"], rtol=1e-6)
+    assert isinstance(flat_state.params, jopt.FlatTree)
+    assert list(flat_state.params.buffers) == ["flat/float32"]
+    _assert_trees_close(flat_state.params.to_tree(), tree_state.params, rtol=1e-5)
+    np.testing.assert_allclose(
+        evaluate(flat_state, batch)["loss"], evaluate(tree_state, batch)["loss"], rtol=1e-5
+    )
+
+
+def test_a_checkpointed_flat_state_restores_as_a_flat_tree(tmp_path):
+    state = TrainState.create(jopt.FlatTree.from_tree(_model_params()), jopt.adam(0.05))
+    state, _ = make_train_step(_model_loss)(state, _regression_batch())
+    with Checkpointer(tmp_path / "run", async_save=False) as ckpt:
+        ckpt.save(state)
+        fresh = TrainState.create(jopt.FlatTree.from_tree(_model_params()), jopt.adam(0.05))
+        restored = ckpt.restore(fresh).state
+    assert isinstance(restored.params, jopt.FlatTree)
+    assert restored.params.layout == state.params.layout
+    _assert_trees_close(restored.params.to_tree(), state.params.to_tree(), rtol=0, atol=0)
+    _assert_trees_close(restored.opt_state, state.opt_state, rtol=0, atol=0)
+
+
+def test_builds_under_eval_shape_and_vmaps():
+    abstract = jax.eval_shape(jopt.FlatTree.from_tree, _model_params())
+    assert abstract.buffers["flat/float32"].shape == (17,)
+    scaled = lambda s: jopt.FlatTree.from_tree(jax.tree.map(lambda x: s * x, _model_params()))  # noqa: E731
+    stacked = jax.vmap(scaled)(jnp.arange(3.0))
+    assert stacked.buffers["flat/float32"].shape == (3, 17)
+
+
+def test_bad_max_leaf_size_is_named():
+    with pytest.raises(ValueError, match="max_leaf_size"):
+        jopt.FlatTree.from_tree(_model_params(), max_leaf_size=-1)
+    with pytest.raises(TypeError, match="max_leaf_size"):
+        jopt.FlatTree.from_tree(_model_params(), max_leaf_size=2.5)
