@@ -78,6 +78,10 @@ def run(args: argparse.Namespace) -> dict:
                 moved[variant] = update_bytes(params, state)
                 steps[variant] = (fn, params, state, variant_grads)
                 programs[variant] = program_text(fn)
+            # A control: optax's compiled step again on its own buffers. Its ratio to optax
+            # is the noise floor of this row (the same program timed twice).
+            fn, params, state, variant_grads = steps["optax"]
+            steps["optax_control"] = (fn, *jax.tree.map(jnp.copy, (params, state)), variant_grads)
             medians = interleaved_medians(steps, args.repetitions, args.warmup)
             row = {
                 "optimizer": name,
@@ -86,19 +90,21 @@ def run(args: argparse.Namespace) -> dict:
                 "step_s": medians,
                 "compile_s": compile_s,
                 "state_bytes": state_bytes,
-                "bandwidth_GBps": {v: moved[v] / medians[v] / 1e9 for v in medians},
+                "bandwidth_GBps": {v: moved[v] / medians[v] / 1e9 for v in moved},
                 "ratio": medians["jopt"] / medians["optax"],
                 # The same optimized program as optax: a ratio away from 1 is noise.
                 "same_program": sorted(programs["jopt"].splitlines())
                 == sorted(programs["optax"].splitlines()),
                 "fast_ratio": _ratio(medians, "jopt_fast"),
                 "flat_state_ratio": _ratio(medians, "jopt_flat_state"),
+                "control_ratio": _ratio(medians, "optax_control"),
                 "compile_ratio": compile_s["jopt"] / compile_s["optax"],
                 "fast_compile_ratio": _ratio(compile_s, "jopt_fast"),
             }
             rows.append(row)
             print(
                 f"{shape:>14} {name:>13}: jopt/optax {row['ratio']:.2f}"
+                + f"  (optax/optax {row['control_ratio']:.2f})"
                 + (f"  fast/optax {row['fast_ratio']:.2f}" if row["fast_ratio"] else "")
                 + f"  compile {row['compile_ratio']:.2f}"
                 + ("  (same program as optax)" if row["same_program"] else ""),

@@ -16,16 +16,18 @@ def write_markdown(results: dict, path: pathlib.Path) -> None:
         "",
         f"Command: `{results['command']}`",
         "",
-        "| shape | optimizer | params | optax ms | jopt ms | jopt/optax | fast ms | fast/optax "
+        "| shape | optimizer | params | optax ms | jopt ms | jopt/optax | optax/optax "
+        "| fast ms | fast/optax "
         "| flat_state/optax | compile optax s | compile jopt s | compile ratio "
         "| fast compile ratio | state MB | jopt GB/s | same program |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:-:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:-:|",
     ]
     for row in results["rows"]:
         step, fast = row["step_s"], row["step_s"].get("jopt_fast")
         lines.append(
             f"| {row['shape']} | {row['optimizer']} | {row['parameters']:,} "
             f"| {1e3 * step['optax']:.3f} | {1e3 * step['jopt']:.3f} | {row['ratio']:.2f} "
+            f"| {_fmt(row.get('control_ratio'))} "
             f"| {'' if fast is None else f'{1e3 * fast:.3f}'} "
             f"| {_fmt(row['fast_ratio'])} | {_fmt(row.get('flat_state_ratio'))} "
             f"| {row['compile_s']['optax']:.2f} | {row['compile_s']['jopt']:.2f} "

@@ -22,7 +22,7 @@ def test_tiny_benchmark_writes_json_markdown_and_png(tmp_path):
         (o, s) for o in ("adam", "lamb") for s in ("1024x4K", "transformer")
     }
     for row in results["rows"]:
-        assert row["step_s"]["jopt"] > 0 and row["step_s"]["optax"] > 0
+        assert row["step_s"]["jopt"] > 0 and row["step_s"]["optax"] > 0 and row["control_ratio"] > 0
         assert (row["fast_ratio"] is None) == (row["optimizer"] == "lamb")
         assert (row["flat_state_ratio"] is None) == (row["optimizer"] == "lamb")
     table = (tmp_path / "results.md").read_text()
