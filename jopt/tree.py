@@ -198,16 +198,25 @@ def safe_increment(count: jax.Array) -> jax.Array:
     return jnp.where(count < top, count + jnp.asarray(1, count.dtype), top)
 
 
+def _cast_leaf(x: Any, dtype: Any) -> Any:
+    # A strongly typed array of the dtype already is returned as it is: astype would
+    # change nothing but cost Python calls per leaf at trace time (1024-leaf steps).
+    if isinstance(x, jax.Array) and x.dtype == dtype and not x.weak_type:
+        return x
+    return jnp.asarray(x).astype(dtype)
+
+
 def cast(tree: Any, dtype: Any) -> Any:
     """Cast every leaf to ``dtype`` (None leaves the tree unchanged)."""
     if dtype is None:
         return tree
-    return jax.tree.map(lambda x: jnp.asarray(x).astype(dtype), tree)
+    dtype = jnp.dtype(dtype)
+    return jax.tree.map(lambda x: _cast_leaf(x, dtype), tree)
 
 
 def cast_like(tree: Any, other: Any) -> Any:
     """Cast each leaf of ``tree`` to the dtype of the matching leaf of ``other``."""
-    return jax.tree.map(lambda x, o: jnp.asarray(x).astype(jnp.result_type(o)), tree, other)
+    return jax.tree.map(lambda x, o: _cast_leaf(x, jnp.result_type(o)), tree, other)
 
 
 def _order(which: str, a: Any, b: Any) -> Any:

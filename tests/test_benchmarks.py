@@ -14,6 +14,7 @@ def test_tiny_benchmark_writes_json_markdown_and_png(tmp_path):
         "--optimizers", "adam,lamb",
         "--shapes", "1024x4K,transformer",
         "--scale", "0.001", "--repetitions", "2", "--warmup", "1", "--compiles", "1",
+        "--compile-budget", "0",
         "--stream-elements", "4096",
         "--out", str(tmp_path),
     ])  # fmt: skip
