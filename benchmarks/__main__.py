@@ -79,12 +79,12 @@ def run(args: argparse.Namespace) -> dict:
                 )
                 state_bytes[variant] = jopt.tree.bytes_size(state)
                 moved[variant] = update_bytes(params, state)
-                steps[variant] = (fn, params, state, variant_grads)
+                steps[variant] = (fn, (params, state), variant_grads)
                 programs[variant] = program_text(fn)
             # A control: optax's compiled step again on its own buffers. Its ratio to optax
             # is the noise floor of this row (the same program timed twice).
-            fn, params, state, variant_grads = steps["optax"]
-            steps["optax_control"] = (fn, *jax.tree.map(jnp.copy, (params, state)), variant_grads)
+            fn, carry, variant_grads = steps["optax"]
+            steps["optax_control"] = (fn, jax.tree.map(jnp.copy, carry), variant_grads)
             medians = interleaved_medians(steps, args.repetitions, args.warmup)
             row = {
                 "optimizer": name,

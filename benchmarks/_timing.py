@@ -17,9 +17,10 @@ import jopt
 def compiled_step(
     tx: Any, params: Any, grads: Any, compiles: int = 2, budget_s: float = 1.0
 ) -> tuple[Callable, Any, float]:
-    """Compile ``params, state, grads -> params, state`` with donated params and state.
+    """Compile ``(params, state), grads -> (params, state)`` with donated params and state.
 
-    Returns the compiled step, the initial state and the trace+lower+compile seconds:
+    Returns the compiled step (called as ``step((params, state), grads)``), the initial
+    state and the trace+lower+compile seconds:
     the fastest of at least ``compiles`` compiles of fresh closures (more, up to 10, while
     they have taken under ``budget_s`` in all: short compiles are the noisiest), so that
     one-time costs of the first compile in the process (lowering rules, caches) are
@@ -30,39 +31,39 @@ def compiled_step(
     while count < compiles or (spent < budget_s and count < 10):
         count += 1
 
-        def step(params, state, grads):
+        def step(carry, grads):
+            params, state = carry
             updates, state = tx.update(grads, state, params)
             return jopt.apply_updates(params, updates), state
 
         start = time.perf_counter()
-        compiled = jax.jit(step, donate_argnums=(0, 1)).lower(params, state, grads).compile()
+        compiled = jax.jit(step, donate_argnums=0).lower((params, state), grads).compile()
         seconds = time.perf_counter() - start
         best, spent = min(best, seconds), spent + seconds
     return compiled, state, best
 
 
 def interleaved_medians(
-    steps: dict[str, tuple[Callable, Any, Any, Any]], repetitions: int, warmup: int = 3
+    steps: dict[str, tuple[Callable, Any, Any]], repetitions: int, warmup: int = 3
 ) -> dict[str, float]:
     """Median seconds per step of each variant, timed A B C A B C ... after a warm-up.
 
-    ``steps`` maps a variant name to ``(compiled_step, params, state, grads)``; each
-    variant owns its buffers because donation consumes them.
+    ``steps`` maps a variant name to ``(step, carry, inputs)``: each round calls
+    ``carry = step(carry, inputs)`` (e.g. ``(params, state)`` and the gradients). Each
+    variant owns its carry because donation consumes it.
     """
-    live = {name: list(step) for name, step in steps.items()}
-    times: dict[str, list[float]] = {name: [] for name in live}
-    names = list(live)
+    carries = {name: carry for name, (_, carry, _) in steps.items()}
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    names = list(steps)
     for round_index in range(warmup + repetitions):
         # Rotate the order so that no variant always runs right after another.
         shift = round_index % len(names)
         for name in names[shift:] + names[:shift]:
-            fn, params, state, grads = live[name]
+            step, _, inputs = steps[name]
             start = time.perf_counter()
-            params, state = fn(params, state, grads)
-            jax.block_until_ready((params, state))
+            carries[name] = jax.block_until_ready(step(carries[name], inputs))
             if round_index >= warmup:
                 times[name].append(time.perf_counter() - start)
-            live[name][1:3] = [params, state]
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 

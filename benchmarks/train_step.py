@@ -68,22 +68,20 @@ def main(argv: list[str] | None = None) -> None:
     tx = optax.adam(1e-3)
     jopt_step = make_train_step(loss_fn)
 
-    def as_step(fn):  # interleaved_medians' (params, state, grads) -> (params, state) shape
-        return lambda state, _, batch: (fn(state, batch)[0], None)
+    def carried(step):  # keep the state, drop the metrics
+        return lambda state, batch: step(state, batch)[0]
 
     steps = {
-        "optax": (as_step(_optax_step(tx)), (params, tx.init(params)), None, batch),
-        "jopt": (as_step(jopt_step), TrainState.create(params, jopt.adam(1e-3)), None, batch),
+        "optax": (carried(_optax_step(tx)), (params, tx.init(params)), batch),
+        "jopt": (carried(jopt_step), TrainState.create(params, jopt.adam(1e-3)), batch),
         "jopt_fast": (
-            as_step(jopt_step),
+            carried(jopt_step),
             TrainState.create(jopt.FlatTree.from_tree(params), jopt.adam(1e-3)),
-            None,
             batch,
         ),
     }
-    steps = {
-        name: (fn, jax.tree.map(jnp.copy, state), x, b) for name, (fn, state, x, b) in steps.items()
-    }
+    # Donation consumes each state, so no two variants may share a buffer.
+    steps = {name: (fn, jax.tree.map(jnp.copy, state), b) for name, (fn, state, b) in steps.items()}
     medians = interleaved_medians(steps, args.repetitions, args.warmup)
     leaves = 2 * args.layers
     print(
