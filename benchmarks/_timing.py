@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import statistics
 import time
@@ -88,23 +89,43 @@ def update_bytes(params: Any, state: Any) -> int:
 
 
 _NAME = re.compile(r"%[\w.\-]+")
-_SIGNATURE_NAME = re.compile(r"([(]|, )[\w.\-]+: (?=\w+\[)")
 _METADATA = re.compile(r", (metadata|backend_config|frontend_attributes)=(\{[^{}]*\}|\S+)")
+_HEADER = re.compile(r"^(ENTRY )?(%[\w.\-]+) .*\{$")
+_INSTRUCTION = re.compile(r"^\s+(ROOT )?(%[\w.\-]+) = (.*)$")
 
 
-def program_text(compiled: Any) -> str:
-    """The optimized HLO's computations without source metadata (file and function names).
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
-    Two steps whose texts hold the same lines are the same program (XLA may schedule
-    independent instructions in another order): a time difference between them is noise.
+
+def program_signature(hlo_text: str) -> str:
+    """A digest of HLO text (``compiled.as_text()``) that equal programs share, whatever
+    their names and order.
+
+    Each instruction is named by a hash of its text with its operands replaced by *their*
+    hashes (and the computations it calls by theirs), so the digest depends on the
+    dataflow alone: not on XLA's instruction numbers (they follow the tracing order of
+    the Python code), not on the schedule of independent instructions, and not on
+    source metadata. Two steps with the same signature are the same program, and a time
+    difference between them is noise.
     """
-    body = "\n".join(
-        _METADATA.sub("", line).rstrip()
-        for line in compiled.as_text().splitlines()
-        if line.startswith(("%", "ENTRY", "}", "  "))
-    )
-    # XLA numbers instructions in creation order, which differs between equal programs
-    # traced from different Python code: rename each in order of first appearance.
-    body = _SIGNATURE_NAME.sub(r"\1", body)
-    names: dict[str, str] = {}
-    return _NAME.sub(lambda m: names.setdefault(m[0], f"%v{len(names)}"), body)
+    lines = hlo_text.splitlines()
+    module = next((line.split(",", 1)[-1] for line in lines if line.startswith("HloModule")), "")
+    computations: dict[str, str] = {}
+    entry, current, local, members, root = None, "", {}, [], ""
+    for raw in lines:
+        line = _METADATA.sub("", raw).rstrip()
+        if header := _HEADER.match(line):
+            current, local, members, root = header[2], {}, [], ""
+            entry = current if header[1] else entry
+        elif line == "}":
+            computations[current] = _digest(" ".join([*sorted(members), "root", root]))
+        elif instruction := _INSTRUCTION.match(line):
+            text = _NAME.sub(
+                lambda m, local=local: local.get(m[0]) or computations.get(m[0], m[0]),
+                instruction[3],
+            )
+            local[instruction[2]] = digest = _digest(text)
+            members.append(digest)
+            root = digest if instruction[1] else root
+    return _digest(module + computations.get(entry or "", ""))
