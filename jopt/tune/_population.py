@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jopt import _check, tree
+from jopt._flat_tree import model_params
 from jopt.base import GradientTransformation, Params, apply_updates
 from jopt.train.early_stopping import EarlyStopping, EarlyStoppingState
 from jopt.tune._results import Results, Trial
@@ -66,7 +67,7 @@ def _member_program(
         def train_step(carry, step):
             params_, opt_state_, stopped = carry
             batch = jax.tree.map(lambda b: b[step % num_batches], batches)
-            grads = jax.grad(loss_fn)(params_, batch, hyperparams)
+            grads = jax.grad(lambda p: loss_fn(model_params(p), batch, hyperparams))(params_)
             updates, new_opt_state = tx.update(grads, opt_state_, params_)
             # A stopped member keeps its params and state: the population runs in lockstep.
             params_ = tree.where(stopped, params_, apply_updates(params_, updates))
@@ -79,7 +80,7 @@ def _member_program(
             (params_, opt_state_, _), _ = jax.lax.scan(
                 train_step, (params_, opt_state_, stopping_.stopped), steps
             )
-            metric = eval_fn(params_, hyperparams).astype(jnp.float32)
+            metric = eval_fn(model_params(params_), hyperparams).astype(jnp.float32)
             recorded = jnp.where(stopping_.stopped, jnp.nan, metric)
             stopping_ = stopper.update(stopping_, metric, evaluation, params_)
             return (params_, opt_state_, stopping_), recorded
@@ -120,7 +121,8 @@ def train_population(
       hyperparams: ``{name: K values}``, one value per member.
       loss_fn: ``loss_fn(params, batch, hyperparams) -> scalar``.
       eval_fn: ``eval_fn(params, hyperparams) -> scalar`` metric watched by early stopping.
-      params: initial params, shared by all members.
+      params: initial params, shared by all members; a :class:`jopt.FlatTree` (the fast
+        path for many small leaves) reaches ``loss_fn`` and ``eval_fn`` as ``to_tree()``.
       batches: a pytree of arrays with a leading batch-index axis; step ``t`` uses batch
         ``t mod num_batches``.
       num_steps: optimizer steps per member, a multiple of ``eval_every``.

@@ -121,3 +121,16 @@ def test_lr_range_test_suggestion_trains_digits_to_95_percent(tmp_path):
     for i in range(400):
         params, state = step(params, state, jax.tree.map(lambda b, i=i: b[i % len(b)], batches))
     assert float(accuracy(params, jnp.asarray(x_test), jnp.asarray(y_test))) >= 0.95
+
+
+def test_a_flat_tree_population_trains_like_the_tree_population():
+    loss_fn, eval_fn = _setup()
+    kwargs = dict(
+        make_tx=jopt.adam, hyperparams={"learning_rate": [1e-3, 1e-2]}, loss_fn=loss_fn,
+        eval_fn=eval_fn, batches=stacked_batches(), num_steps=12, eval_every=4,
+    )  # fmt: skip
+    per_leaf = tune.train_population(params=init_mlp(), **kwargs)
+    flat = tune.train_population(params=jopt.FlatTree.from_tree(init_mlp()), **kwargs)
+    assert isinstance(flat.params, jopt.FlatTree)
+    assert_trees_close(jax.vmap(jopt.FlatTree.to_tree)(flat.params), per_leaf.params, rtol=1e-5)
+    np.testing.assert_allclose(flat.history, per_leaf.history, rtol=1e-5)
