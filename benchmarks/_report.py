@@ -39,6 +39,14 @@ def write_markdown(results: dict, path: pathlib.Path) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+# (legend label, row key) of each bar in a group.
+_BARS = (
+    ("jopt / optax", "ratio"),
+    ("jopt FlatTree / optax", "fast_ratio"),
+    ("jopt flat_state / optax", "flat_state_ratio"),
+)
+
+
 def _ratio_of(rows: dict, optimizer: str, key: str) -> float:
     return (rows.get(optimizer) or {}).get(key) or 0
 
@@ -58,15 +66,8 @@ def write_plot(results: dict, path: pathlib.Path) -> None:
     for ax, shape in zip(axes[:, 0], shapes, strict=False):
         shape_rows = {r["optimizer"]: r for r in rows if r["shape"] == shape}
         xs = range(len(optimizers))
-        default = [shape_rows[o]["ratio"] if o in shape_rows else 0 for o in optimizers]
-        bars = {
-            "jopt / optax": default,
-            "jopt FlatTree / optax": [_ratio_of(shape_rows, o, "fast_ratio") for o in optimizers],
-            "jopt flat_state / optax": [
-                _ratio_of(shape_rows, o, "flat_state_ratio") for o in optimizers
-            ],
-        }
-        for offset, (label, heights) in zip((-0.27, 0.0, 0.27), bars.items(), strict=True):
+        for offset, (label, key) in zip((-0.27, 0.0, 0.27), _BARS, strict=True):
+            heights = [_ratio_of(shape_rows, o, key) for o in optimizers]
             ax.bar([x + offset for x in xs], heights, width=0.27, label=label)
         ax.axhline(1.0, color="black", linewidth=0.8)
         ax.set_xticks(list(xs), optimizers, rotation=30, fontsize=8)

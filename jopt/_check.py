@@ -157,15 +157,17 @@ def integer(name: str, value: Any, minimum: int = 0, fix: str | None = None) -> 
         _fail(name, f"an integer >= {minimum}", value, fix or f"pass an integer >= {minimum}")
 
 
-def whole_number(name: str, value: Any, minimum: int = 0, fix: str | None = None) -> None:
+def whole_number(name: str, value: Any, minimum: int = 0, fix: str | None = None) -> float | None:
     """A count of steps, as optax's schedules take it: a whole number >= ``minimum``.
 
     Unlike :func:`integer`, a whole float such as ``1e4`` passes (optax computes with
     it); a fraction such as ``2.5`` does not. Arrays and tracers pass when not concrete.
+    Returns the value as a float, as :func:`number` does (None if not inspectable).
     """
     x = number(name, value)
     if x is not None and not (x.is_integer() and x >= minimum):
         _fail(name, f"a whole number >= {minimum}", value, fix or f"pass an integer >= {minimum}")
+    return x
 
 
 def boolean(name: str, value: Any) -> None:

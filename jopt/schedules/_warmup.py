@@ -14,10 +14,11 @@ from jopt.schedules._join import _join
 _WARMUP_FIX = "pass the length of the linear warmup in steps, >= 0 (0 for no warmup)"
 
 
-def _check_warmup(init_value, peak_value, warmup_steps) -> None:
+def _check_warmup(init_value, peak_value, warmup_steps) -> float | None:
+    """Check the warmup's arguments; return ``warmup_steps`` (None if not inspectable)."""
     check.finite("init_value", init_value)
     check.finite("peak_value", peak_value)
-    check.whole_number("warmup_steps", warmup_steps, 0, _WARMUP_FIX)
+    return check.whole_number("warmup_steps", warmup_steps, 0, _WARMUP_FIX)
 
 
 def warmup_constant_schedule(
@@ -85,12 +86,10 @@ def warmup_cosine_decay_schedule(
       Loshchilov & Hutter, `SGDR: Stochastic Gradient Descent with Warm Restarts
       <https://arxiv.org/abs/1608.03983>`_, ICLR 2017.
     """
-    _check_warmup(init_value, peak_value, warmup_steps)
-    check.whole_number(
+    w = _check_warmup(init_value, peak_value, warmup_steps)
+    d = check.whole_number(
         "decay_steps", decay_steps, 1, "pass the length of the whole schedule in steps"
     )
-    w = check.number("warmup_steps", warmup_steps)
-    d = check.number("decay_steps", decay_steps)
     if w is not None and d is not None and d <= w:
         raise ValueError(
             f"decay_steps must be > warmup_steps ({warmup_steps!r}), got {decay_steps!r}; "

@@ -69,6 +69,7 @@ def flat_state(
       >>> sorted(state.inner_state[0].mu)
       ['flat/float32']
     """
+    _check.transformation("inner", inner)
     _check.integer("max_leaf_size", max_leaf_size, minimum=0)
     inner = with_extra_args_support(inner)
 
