@@ -1,11 +1,22 @@
-"""Checkpoints of a training run on orbax-checkpoint: save, keep, restore, resume.
+"""Checkpoints of a training run on orbax-checkpoint: save, keep, verify, restore and resume.
 
 A checkpoint holds everything a run needs to continue exactly: the
 :class:`~jopt.train.TrainState` (step, params, optimizer state, rng, extras),
-the early-stopping state, the data position (epoch, batch, seed) and the
-history so far. Saving is asynchronous by default and atomic: orbax writes to a
-temporary folder and renames it when complete, so a crash mid-save leaves the
-previous checkpoint intact (the half-written folder is ignored and cleaned up).
+the early-stopping state, the data position (epoch, batch, seed), the loop's own
+state (running metric sums, a data iterator's state) and the history so far.
+
+What a restore guarantees:
+
+- **Atomic commit.** orbax writes to a temporary folder and renames it when
+  complete, so a crash mid-save leaves the previous checkpoints intact.
+- **Integrity.** On commit every file of the step folder gets a CRC-32 in a
+  manifest; a restore checks them all first, so a flipped byte, a cut or a lost
+  file raises :class:`CheckpointCorruptedError` (naming the step, the file and what
+  is wrong) instead of restoring other values.
+- **Fallback.** Restoring the latest checkpoint skips damaged ones with a warning
+  and uses the newest intact one; nothing is deleted.
+- **Dtypes.** A leaf comes back in the dtype it was saved in; a template of another
+  dtype is an error naming the leaf, unless ``cast=True``.
 
 Restoring needs the live state as a template: orbax alone returns optimizer
 states as lists and dicts, while restoring into the template gives back the
@@ -18,20 +29,30 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import time
+import warnings
+from collections.abc import Callable
 from typing import Any, Literal
 
 import jax
-import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as policies
 
 from jopt import _check as check
+from jopt.train import _integrity
+from jopt.train._checkpoint_match import check_matches
+from jopt.train._integrity import CheckpointCorruptedError
 from jopt.train._state import TrainState
 
-_MARKER = "jopt_checkpoints.json"
+_MARKER = _integrity.MARKER
 _FORMAT = {"format": "jopt.train.checkpoint", "version": 1}
+_DAMAGED = "damaged"  # where a damaged step is moved when a resumed run saves that step again
+# What orbax and TensorStore raise on unreadable files: TensorStore's errors and JSON's
+# (JSONDecodeError, UnicodeDecodeError) are ValueErrors; lost files are OSErrors.
+_READ_ERRORS = (ValueError, OSError, KeyError, TypeError)
 
 __all__ = [
+    "CheckpointCorruptedError",
     "Checkpointer",
     "Restored",
 ]
@@ -48,19 +69,7 @@ class Restored:
     seed: int | None  # the data-order seed the run used
     history: list[dict[str, Any]]  # the per-epoch rows recorded so far
     step: int  # the checkpoint's step
-
-
-def _plain_paths(tree: Any) -> dict[str, Any]:
-    """Leaves keyed by a path that ignores container types (orbax saves NamedTuples as dicts)."""
-
-    def part(key: Any) -> str:
-        for attr in ("key", "idx", "name"):
-            if hasattr(key, attr):
-                return str(getattr(key, attr))
-        return str(key)
-
-    flat = jax.tree_util.tree_flatten_with_path(tree)[0]
-    return {"/".join(part(k) for k in path): leaf for path, leaf in flat}
+    loop: dict[str, Any] = dataclasses.field(default_factory=dict)  # fit's own state, {} if none
 
 
 def _key_data(rng: Any) -> Any:
@@ -92,6 +101,9 @@ class Checkpointer:
       metric: the history key ranking checkpoints, e.g. ``"val_loss"``.
       mode: ``"min"`` or ``"max"``: whether a lower or higher ``metric`` is better.
       async_save: write in a background thread (the arrays are copied first).
+      checksums: write a manifest of CRC-32s of the checkpoint's files on commit and
+        verify it on restore (see the module docstring); False saves the hashing time
+        and restores unverified.
 
     Example:
       >>> ckpt = Checkpointer("/tmp/run", keep_last=2, keep_best=1)  # doctest: +SKIP
@@ -108,6 +120,7 @@ class Checkpointer:
         metric: str = "val_loss",
         mode: Literal["min", "max"] = "min",
         async_save: bool = True,
+        checksums: bool = True,
     ) -> None:
         check.optional(check.integer, "every_epochs", every_epochs, 1)
         check.optional(check.integer, "every_steps", every_steps, 1)
@@ -115,9 +128,10 @@ class Checkpointer:
         check.integer("keep_best", keep_best, 0)
         check.one_of("mode", mode, ("min", "max"))
         check.boolean("async_save", async_save)
+        check.boolean("checksums", checksums)
         self.directory = os.path.abspath(os.fspath(directory))
         self.every_epochs, self.every_steps = every_epochs, every_steps
-        self.metric, self.mode = metric, mode
+        self.metric, self.mode, self.checksums = metric, mode, checksums
         self._claim_directory()
         keep = [policies.LatestN(n=keep_last)]
         if keep_best:
@@ -132,6 +146,8 @@ class Checkpointer:
             best_mode=mode,
             enable_async_checkpointing=async_save,
             cleanup_tmp_directories=True,
+            # orbax's atomic rename, followed by the manifest of the committed folder.
+            temporary_path_class=_integrity.ManifestOnCommit if checksums else None,
         )
         self._manager = ocp.CheckpointManager(
             self.directory,
@@ -173,15 +189,23 @@ class Checkpointer:
         seed: int | None = None,
         history: list[dict[str, Any]] | None = None,
         metrics: dict[str, Any] | None = None,
+        loop: dict[str, Any] | None = None,
     ) -> None:
-        """Save a checkpoint at ``state.step``; ``(epoch, batch)`` is where training continues."""
+        """Save a checkpoint at ``state.step``; ``(epoch, batch)`` is where training continues.
+
+        ``loop`` is a JSON-serialisable dict of the loop's own state (running metric
+        sums and counts, a data iterator's state); :attr:`Restored.loop` gives it back.
+        """
         step = int(state.step)
         meta = {
             "epoch": int(epoch), "batch": int(batch), "seed": seed, "history": history or [],
+            "loop": _json_dict(loop), "checksums": self.checksums,
         }  # fmt: skip
         # A step without the metric ranks worst, so it is never the "best" one.
         value = (metrics or {}).get(self.metric, float("inf" if self.mode == "min" else "-inf"))
         ranked = {self.metric: float(value)}
+        if step in self.all_steps():
+            self._set_aside_if_damaged(step)
         self._manager.save(
             step,
             args=ocp.args.Composite(
@@ -192,17 +216,40 @@ class Checkpointer:
             force=True,
         )
 
+    def _set_aside_if_damaged(self, step: int) -> None:
+        """A resumed run that fell back re-saves the damaged step: move the damaged one aside."""
+        try:
+            self._verify(step)
+        except CheckpointCorruptedError as error:
+            kept = os.path.join(self.directory, _DAMAGED, f"{step}-{time.time_ns()}")
+            os.makedirs(os.path.dirname(kept), exist_ok=True)
+            os.rename(self._folder(step), kept)
+            self._manager.reload()
+            warnings.warn(f"{error}; moved it to {kept!r} to save step {step} again", stacklevel=3)
+
     def all_steps(self) -> list[int]:
-        """Steps of the complete checkpoints on disk, oldest first."""
+        """Steps of the complete checkpoints on disk, oldest first (intact or not)."""
         return sorted(self._manager.all_steps())
 
     def latest_step(self) -> int | None:
-        """The newest complete checkpoint's step, or None."""
+        """The newest complete checkpoint's step (intact or not), or None."""
         return self._manager.latest_step()
 
     def best_step(self) -> int | None:
         """The step whose ``metric`` is best among those saved with it, or None."""
         return self._manager.best_step()
+
+    def intact_steps(self) -> list[int]:
+        """Steps of the checkpoints whose files verify, oldest first (reads every file)."""
+        self.wait()
+        intact = []
+        for step in self.all_steps():
+            try:
+                self._verify(step)
+            except CheckpointCorruptedError:
+                continue
+            intact.append(step)
+        return intact
 
     def restore(
         self,
@@ -210,15 +257,24 @@ class Checkpointer:
         *,
         early_stopping: Any = None,
         step: int | Literal["latest", "best"] = "latest",
+        cast: bool = False,
     ) -> Restored:
         """Restore into the structure of ``state`` (and ``early_stopping``): types come back intact.
+
+        The checkpoint's files are verified first. With ``step="latest"`` a damaged
+        checkpoint is skipped with a warning (naming its step, the file and what is
+        wrong) for the newest intact one; a damaged ``"best"`` or numbered step raises
+        :class:`CheckpointCorruptedError`, which lists the intact steps.
 
         Args:
           state: the live state (or one built the same way); its leaves give
             the structure, shapes, dtypes and shardings to restore into.
           early_stopping: the live early-stopping state, if one was saved.
           step: ``"latest"``, ``"best"`` (by ``metric``) or a step number.
+          cast: convert saved leaves to the dtypes of ``state``'s leaves; without
+            it a dtype difference raises an error naming the leaf and both dtypes.
         """
+        check.boolean("cast", cast)
         self.wait()
         if step in ("latest", "best"):
             chosen = self.latest_step() if step == "latest" else self.best_step()
@@ -227,22 +283,71 @@ class Checkpointer:
                     f"no {step} checkpoint in {self.directory!r}; train with this "
                     "Checkpointer first, or start without resume"
                 )
-            step = chosen
-        elif step not in self.all_steps():
+        elif step in self.all_steps():
+            chosen = step
+        else:
             raise ValueError(
                 f"step must be one of {self.all_steps()}, 'latest' or 'best', got {step!r}"
             )
+        candidates = self.all_steps()[::-1] if step == "latest" else [chosen]
         target = _saved_tree(state, early_stopping)
-        saved = self._manager.item_metadata(step)["state"]
-        _check_matches(saved, target, step)
+        for candidate in candidates:
+            try:
+                return self._restore_step(candidate, state, target, cast)
+            except CheckpointCorruptedError as error:
+                if step != "latest":
+                    raise error.with_intact(self.intact_steps()) from error.__cause__
+                older = [s for s in candidates if s < candidate]
+                if not older:
+                    raise error.with_intact([]) from error.__cause__
+                warnings.warn(
+                    f"{error}; skipping it (the folder is kept) for the older checkpoint "
+                    f"{older[0]}", stacklevel=2,
+                )  # fmt: skip
+        raise AssertionError("unreachable: the last candidate returns or raises")
+
+    def _folder(self, step: int) -> str:
+        return os.path.join(self.directory, str(step))
+
+    def _read(self, step: int, what: str, read: Callable[[], Any]) -> Any:
+        """Run an orbax read, turning a damaged file's error into CheckpointCorruptedError."""
+        try:
+            return read()
+        except _READ_ERRORS as error:
+            reason = f"orbax could not read its {what} ({type(error).__name__}: {error})"
+            raise CheckpointCorruptedError(step, self._folder(step), None, reason) from error
+
+    def _read_meta(self, step: int) -> dict[str, Any]:
+        args = ocp.args.Composite(meta=ocp.args.JsonRestore())
+        meta = self._read(step, "metadata", lambda: self._manager.restore(step, args=args))["meta"]
+        if not isinstance(meta, dict) or "epoch" not in meta:
+            raise CheckpointCorruptedError(step, self._folder(step), "meta", "missing or empty")
+        return meta
+
+    def _verify(self, step: int) -> dict[str, Any]:
+        """Check the step's files against its manifest; return its metadata."""
+        folder = self._folder(step)
+        files = _integrity.read_manifest(folder, step)
+        if files is not None:
+            _integrity.verify(folder, step, files)
+        meta = self._read_meta(step)
+        if files is None and meta.get("checksums"):
+            raise CheckpointCorruptedError(
+                step, folder, _integrity.MANIFEST,
+                "missing (deleted, or the process stopped between the commit and the manifest)",
+            )  # fmt: skip
+        return meta
+
+    def _restore_step(self, step: int, state: TrainState, target: Any, cast: bool) -> Restored:
+        meta = self._verify(step)
+        saved = self._read(step, "array metadata", lambda: self._manager.item_metadata(step))
+        saved = saved.get("state") if saved is not None else None
+        if saved is None:
+            raise CheckpointCorruptedError(step, self._folder(step), "state", "no array metadata")
+        check_matches(saved, target, step, cast)
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
-        restored = self._manager.restore(
-            step,
-            args=ocp.args.Composite(
-                state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()
-            ),
-        )
-        tree, meta = restored["state"], restored["meta"]
+        args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract))
+        tree = self._read(step, "arrays", lambda: self._manager.restore(step, args=args))["state"]
         rng = tree["rng"]
         if _key_data(state.rng) is not state.rng:  # a typed key: saved as its raw data
             rng = jax.random.wrap_key_data(rng, impl=jax.random.key_impl(state.rng))
@@ -252,7 +357,7 @@ class Checkpointer:
         )  # fmt: skip
         return Restored(
             new_state, tree["early_stopping"], meta["epoch"], meta["batch"], meta["seed"],
-            meta["history"], step,
+            meta["history"], step, meta.get("loop", {}),
         )  # fmt: skip
 
     def wait(self) -> None:
@@ -270,24 +375,16 @@ class Checkpointer:
         self.close()
 
 
-def _check_matches(saved: Any, target: Any, step: int) -> None:
-    saved_paths, target_paths = _plain_paths(saved), _plain_paths(target)
-    fix = (
-        "restore into a state built exactly like the one that was saved (same model, "
-        "same optimizer chain), or start a new checkpoint folder"
-    )
-    where = check.first_mismatch(dict.fromkeys(saved_paths, 0), dict.fromkeys(target_paths, 0))
-    if where is not None:
-        raise ValueError(
-            f"checkpoint {step} does not match the state to restore into: the checkpoint's "
-            f"leaves differ from the state's {where}; "
-            f"{fix}"
-        )
-    for path, leaf in target_paths.items():
-        got = tuple(getattr(saved_paths[path], "shape", ()) or ())
-        want = tuple(np.shape(leaf))
-        if got != want:
-            raise ValueError(
-                f"checkpoint {step} has shape {got} at {path} but the state to restore into "
-                f"has {want}; {fix}"
-            )
+def _json_dict(loop: dict[str, Any] | None) -> dict[str, Any]:
+    if loop is None:
+        return {}
+    try:
+        if not isinstance(loop, dict):
+            raise TypeError(f"a {type(loop).__name__}")
+        json.dumps(loop)
+    except (TypeError, ValueError) as error:
+        raise TypeError(
+            f"loop must be a JSON-serialisable dict, got {error}; convert arrays to lists "
+            "or numbers (float(x), x.tolist()) before saving"
+        ) from None
+    return loop
