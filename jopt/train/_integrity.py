@@ -63,7 +63,7 @@ def _crc(path: str, offset: int, size: int) -> int:
         return zlib.crc32(f.read(size))
 
 
-def _files(folder: str) -> list[str]:
+def files_in(folder: str) -> list[str]:
     found = []
     for root, _, names in os.walk(folder):
         for name in names:
@@ -93,7 +93,7 @@ def _digest(files: dict[str, Any]) -> int:
 
 def write_manifest(folder: str) -> None:
     """Checksum every file of ``folder`` and write the manifest atomically."""
-    files = checksum_files(folder, _files(folder))
+    files = checksum_files(folder, files_in(folder))
     body = {"format": _KIND, "version": 1, "files": files, "digest": _digest(files)}
     temporary = os.path.join(folder, MANIFEST + ".tmp")
     with open(temporary, "w") as f:
