@@ -207,6 +207,7 @@ class Checkpointer:
         value = (metrics or {}).get(self.metric, float("inf" if self.mode == "min" else "-inf"))
         ranked = {self.metric: float(value)}
         if step in self.all_steps():
+            self.wait()  # an asynchronous save of this very step must finish before the check
             self._set_aside_if_damaged(step)
         self._manager.save(
             step,

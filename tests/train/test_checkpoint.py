@@ -315,3 +315,14 @@ def test_dtypes_come_back_as_saved_or_the_error_names_leaf_and_dtypes(tmp_path):
             ckpt.restore(TrainState.create(mixed, tx))
         restored = ckpt.restore(stepped).state.opt_state.inner_state[0].mu["a"]
         assert restored.dtype == jnp.float32
+
+
+def test_tiny_checkpoint_benchmark_prints_every_measure(capsys, tmp_path):
+    from benchmarks import checkpoint
+
+    checkpoint.main(["--width", "8", "--layers", "1", "--vocab", "16", "--repetitions", "1",
+                     "--warmup", "0", "--dir", str(tmp_path)])  # fmt: skip
+    out = capsys.readouterr().out
+    for measure in ("save", "restore", "async save, blocking", "async save, total", "hashing"):
+        assert measure in out
+    assert os.listdir(tmp_path) == []  # the benchmark removes what it wrote
