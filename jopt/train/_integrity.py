@@ -1,16 +1,16 @@
 """Checksums of a checkpoint's files: the manifest written on commit and checked on restore.
 
-orbax 0.12 offers no checksum of array data (its zarr3 layout checksums only the
-shard index; the chunk codecs and the JSON metadata are unchecked), so every file
-of a committed step folder gets a CRC-32 here, per block of ``BLOCK_BYTES`` so the
-blocks hash in parallel (``zlib.crc32`` releases the GIL). The manifest is written
-right after orbax's atomic rename, itself atomically (a temporary file, then
-``os.replace``), and carries a CRC-32 of its own content. A checkpoint whose
-metadata promises a manifest but has none is damaged (deleted, or the process
-stopped between the commit and the manifest). CRC-32 detects accidental damage
-(bit flips, truncation, lost files), not deliberate tampering.
+orbax 0.12 cannot checksum array data: TensorStore's OCDBT checksums its own tree nodes
+and manifest, and orbax's zarr3 layout the shard index, but the chunks carry none, orbax
+has no option to add TensorStore's ``crc32c`` codec to them, and the JSON metadata files
+(``_METADATA``, ``_sharding``, jopt's metadata) are unchecked. So every file of a committed
+step folder gets a CRC-32 here, per block of ``BLOCK_BYTES`` so that the blocks hash in
+parallel (``zlib.crc32`` releases the GIL). The manifest is written right after orbax's
+atomic rename, itself atomically (a temporary file, then ``os.replace``), and carries a
+CRC-32 of its own content. A checkpoint whose metadata promises a manifest but has none
+is damaged (deleted, or the process stopped between the commit and the manifest). CRC-32
+detects accidental damage (bit flips, truncation, lost files), not deliberate tampering.
 """
-
 from __future__ import annotations
 
 import asyncio
