@@ -11,6 +11,7 @@ CRC-32 of its own content. A checkpoint whose metadata promises a manifest but h
 is damaged (deleted, or the process stopped between the commit and the manifest). CRC-32
 detects accidental damage (bit flips, truncation, lost files), not deliberate tampering.
 """
+
 from __future__ import annotations
 
 import asyncio
