@@ -66,6 +66,7 @@ def _crc(path: str, offset: int, size: int) -> int:
 
 
 def files_in(folder: str) -> list[str]:
+    """Every file under ``folder`` but the manifest, as sorted ``/``-separated relative paths."""
     found = []
     for root, _, names in os.walk(folder):
         for name in names:
