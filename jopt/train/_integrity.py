@@ -21,6 +21,7 @@ import os
 import zlib
 from typing import Any
 
+import orbax.checkpoint as ocp
 from orbax.checkpoint._src.path import atomicity
 
 MANIFEST = "jopt_manifest.json"
@@ -154,3 +155,18 @@ class ManifestOnCommit(atomicity.AtomicRenameTemporaryPath):
         # orbax commits each item's subfolder the same way; only the step folder gets one.
         if os.path.exists(os.path.join(os.path.dirname(final), MARKER)):
             await asyncio.to_thread(write_manifest, final)
+
+
+class TolerantManager(ocp.CheckpointManager):
+    """orbax's manager, reading a damaged metrics file as no metrics instead of failing.
+
+    orbax reads every step's metrics when it opens a folder; a damaged one would make the
+    folder unopenable, so the intact steps could not be restored. The restore of that step
+    still fails its checksum.
+    """
+
+    def metrics(self, step: int) -> Any:
+        try:
+            return super().metrics(step)
+        except ValueError:  # JSONDecodeError, UnicodeDecodeError
+            return None

@@ -151,7 +151,7 @@ class Checkpointer:
             # orbax's atomic rename, followed by the manifest of the committed folder.
             temporary_path_class=_integrity.ManifestOnCommit if checksums else None,
         )
-        self._manager = _Manager(
+        self._manager = _integrity.TolerantManager(
             self.directory,
             options=options,
             # Named handlers let a fresh process read a folder's metadata before any save.
@@ -376,21 +376,6 @@ class Checkpointer:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-
-class _Manager(ocp.CheckpointManager):
-    """orbax's manager, reading a damaged metrics file as no metrics instead of failing.
-
-    orbax reads every step's metrics when it opens a folder; a damaged one would make the
-    folder unopenable, so the intact steps could not be restored. The restore of that step
-    still fails its checksum.
-    """
-
-    def metrics(self, step: int) -> Any:
-        try:
-            return super().metrics(step)
-        except ValueError:  # JSONDecodeError, UnicodeDecodeError
-            return None
 
 
 def _json_dict(loop: dict[str, Any] | None) -> dict[str, Any]:
