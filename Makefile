@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench docs lint clean
+.PHONY: demo test bench docs notebooks lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ $(VENV)/.docs-installed: pyproject.toml | $(BIN)/python
 docs: $(VENV)/.docs-installed
 	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
 	@echo "open docs/_build/html/index.html"
+
+# Re-execute every notebook in place, storing its outputs and plots (one: ARGS=07).
+notebooks: $(VENV)/.test-installed
+	$(BIN)/python notebooks/_execute.py $(ARGS)
 
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff format jopt tests benchmarks docs

@@ -1,6 +1,7 @@
-"""Sphinx configuration: MyST pages, API reference generated from the docstrings."""
+"""Sphinx configuration: MyST pages, the notebook gallery, API reference from the docstrings."""
 
 import pathlib
+import shutil
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent
@@ -16,18 +17,27 @@ _api.write_pages(ROOT / "api")
 _mathjax = _mathjax_files.copy_mathjax(ROOT / "_generated" / "static")
 _plots.write_plots(ROOT / "_generated" / "schedules")
 _migration.write_table(ROOT / "_generated" / "migration_table.md")
+# The gallery renders the notebooks as stored (executed, with their plots): Sphinx reads only
+# files under docs/, so they are copied beside the other generated pages, never re-run here.
+shutil.rmtree(ROOT / "_generated" / "notebooks", ignore_errors=True)
+shutil.copytree(
+    ROOT.parent / "notebooks",
+    ROOT / "_generated" / "notebooks",
+    ignore=shutil.ignore_patterns("_*", ".*"),
+)
 
 project = "jopt"
 author = "the jopt developers"
 extensions = [
-    "myst_parser",
+    "myst_nb",  # MyST pages and notebooks (it loads myst_parser itself)
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
     "sphinx.ext.viewcode",
 ]
 myst_enable_extensions = ["dollarmath", "colon_fence"]
-source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
+source_suffix = {".md": "myst-nb", ".ipynb": "myst-nb", ".rst": "restructuredtext"}
+nb_execution_mode = "off"  # show the stored outputs: `make docs` stays offline and fast
 exclude_patterns = ["_build", "README.md"]
 html_theme = "furo"
 html_title = "jopt"
