@@ -11,6 +11,7 @@ import pathlib
 
 import nbformat
 import pytest
+from nbclient.exceptions import CellExecutionError
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("_execute", ROOT / "notebooks" / "_execute.py")
@@ -57,6 +58,13 @@ def test_an_unexecuted_notebook_fails_the_check(tmp_path):
     nbformat.write(notebook, tmp_path / "00_unexecuted.ipynb")
     with pytest.raises(AssertionError, match="run `make notebooks`"):
         test_notebook_is_stored_executed(tmp_path / "00_unexecuted.ipynb")
+
+
+def test_a_failing_cell_fails_the_execution(tmp_path):
+    cells = [nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("raise ValueError(x)")]
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), tmp_path / "00_failing.ipynb")
+    with pytest.raises(CellExecutionError, match="ValueError"):
+        _execute.execute(tmp_path / "00_failing.ipynb")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
