@@ -25,11 +25,15 @@ def code_cells(notebook):
 
 
 def output_kinds(cell) -> list[str]:
-    """What a cell shows, ignoring the values: 'stream', 'image/png', 'text/plain', ..."""
+    """What a cell shows, ignoring the values: 'stdout', 'image/png', 'text', 'error'.
+
+    stderr is left out: library warnings there depend on the environment, not on the code.
+    """
     kinds = set()
     for output in cell.get("outputs", []):
         if output["output_type"] == "stream":
-            kinds.add(f"stream:{output['name']}")
+            if output["name"] == "stdout":
+                kinds.add("stdout")
         elif output["output_type"] in ("display_data", "execute_result"):
             kinds.add("image/png" if "image/png" in output["data"] else "text")
         else:
