@@ -25,10 +25,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     _, _, x_val, y_val = digits_split()
 
-    def loss_fn(params, batch, hyperparams):
+    def loss_fn(params, batch):
         return cross_entropy(params, batch["x"], batch["y"])
 
-    def eval_fn(params, hyperparams):
+    def eval_fn(params):
         return cross_entropy(params, x_val, y_val)
 
     kwargs = dict(
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
 
         @jax.jit
         def step(params, state, batch, tx=tx):
-            grads = jax.grad(loss_fn)(params, batch, {})
+            grads = jax.grad(loss_fn)(params, batch)
             updates, state = tx.update(grads, state, params)
             return jopt.apply_updates(params, updates), state
 
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
             batch = jax.tree.map(lambda b, i=i: b[i % len(b)], batches)
             params, state = step(params, state, batch)
             if (i + 1) % 10 == 0:
-                float(eval_fn(params, {}))  # the evaluation a loop with early stopping reads
+                float(eval_fn(params))  # the evaluation a loop with early stopping reads
         jax.block_until_ready(params)
     print(f"{'16 Python-loop runs (jitted step)':>34}: {time.perf_counter() - start:.2f}s")
 

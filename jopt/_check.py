@@ -324,3 +324,21 @@ def same_shape(name: str, array: Any, other_name: str, other: Any) -> None:
             f"{name} has shape {shape} but {other_name} has shape {other_shape}; "
             f"pass arrays of the same shape"
         )
+
+
+def train_state(name: str, value: Any) -> None:
+    """A :class:`jopt.train.TrainState` (checked by class name: ``_check`` sits below train)."""
+    if type(value).__name__ != "TrainState" or not hasattr(value, "opt_state"):
+        raise TypeError(
+            f"{name} must be a jopt.train.TrainState, got {type(value).__name__}; build one "
+            "with jopt.train.TrainState.create(params, tx)"
+        )
+
+
+def inexact_leaves(name: str, tree: Any, fix: str) -> None:
+    """Every leaf of ``tree`` has a floating or complex dtype; the message names the first other."""
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        kind = jax.dtypes.result_type(leaf)
+        if not jax.numpy.issubdtype(kind, jax.numpy.inexact):
+            where = jax.tree_util.keystr(path) or "<root>"
+            raise TypeError(f"{name} must have float leaves, got {kind} at {where}; {fix}")

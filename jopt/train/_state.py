@@ -77,6 +77,13 @@ class TrainState:
           0
         """
         _check.transformation("tx", tx)
+        if _check.is_transformation(params):
+            raise TypeError(
+                f"params must be a pytree of arrays, got the transformation {params!r}; "
+                "pass the parameters first: TrainState.create(params, tx)"
+            )
+        _check.optional(_check.prng_key, "rng", rng)
+        _check.optional(_check.function, "apply_fn", apply_fn, "model.apply")
         if isinstance(rng, int) and not isinstance(rng, bool):
             rng = jax.random.key(rng)
         state = cls(
@@ -102,6 +109,22 @@ class TrainState:
           grads: gradients shaped like ``params``.
           **extra_args: forwarded to ``tx.update`` when it accepts them.
         """
+        _check.same_structure(
+            "grads", grads, self.params, "params",
+            "Compute the gradient with respect to state.params, e.g. "
+            "jax.grad(loss_fn)(state.params, batch).",
+        )  # fmt: skip
+        for (path, g), p in zip(
+            jax.tree_util.tree_flatten_with_path(grads)[0],
+            jax.tree.leaves(self.params),
+            strict=True,
+        ):
+            if jnp.shape(g) != jnp.shape(p):
+                raise ValueError(
+                    f"grads has shape {jnp.shape(g)} at {jax.tree_util.keystr(path)} but the "
+                    f"param there has shape {jnp.shape(p)}; compute the gradient with respect "
+                    "to state.params, e.g. jax.grad(loss_fn)(state.params, batch)"
+                )
         tx = with_extra_args_support(self.tx) if extra_args else self.tx
         updates, opt_state = tx.update(grads, self.opt_state, self.params, **extra_args)
         return self.replace(

@@ -8,12 +8,20 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jopt import _check as check
+from jopt import tree
 from jopt._flat_tree import model_params
-from jopt.base import GradientTransformation, apply_updates, with_extra_args_support
+from jopt.base import apply_updates, with_extra_args_support
 from jopt.train._state import TrainState
 
 Metrics = dict[str, Any]
 """What a step reports: ``{"loss": scalar, **aux}``."""
+
+_INTEGER_PARAMS_FIX = (
+    "gradients exist only for float parameters; cast it, e.g. "
+    "jax.tree.map(lambda p: p.astype(jnp.float32), params), or keep integer "
+    "state in TrainState.extras"
+)
 
 
 def _loss_and_rest(out: Any, has_aux: bool, with_extras: bool, name: str) -> tuple[Any, Any]:
@@ -93,9 +101,9 @@ def _step_key(state: TrainState, with_rng: bool) -> jax.Array | None:
 
 def make_train_step(
     loss_fn: Callable[..., Any],
-    tx: GradientTransformation | None = None,
     *,
     has_aux: bool = False,
+    grad_norm: bool = False,
     with_extras: bool = False,
     with_rng: bool = False,
     donate: bool = True,
@@ -103,7 +111,7 @@ def make_train_step(
     state_sharding: Any = None,
     batch_sharding: Any = None,
 ) -> Callable[[TrainState, Any], tuple[TrainState, Metrics]]:
-    """Build ``step(state, batch) -> (state, metrics)``: gradient, ``tx.update``, apply.
+    r"""Build ``step(state, batch) -> (state, metrics)``: gradient, ``tx.update``, apply.
 
     ``tx.update`` receives ``value`` (the loss), ``grad`` and ``value_fn`` (the
     loss as a function of the params on this batch), so line searches
@@ -128,12 +136,18 @@ def make_train_step(
     flat buffers.
 
     ``metrics`` is ``{"loss": loss}``, merged with ``aux`` when ``aux`` is a dict
-    (else ``{"loss": loss, "aux": aux}``).
+    (else ``{"loss": loss, "aux": aux}``). With ``grad_norm=True`` it also holds
+    ``"grad_norm"``, the global norm :math:`\lVert g_t \rVert_2` of this step's
+    gradient (before the optimizer), which :class:`~jopt.train.EarlyStopping` can
+    watch for gradient-based early stopping.
+
+    The transform is always ``state.tx``: build the state with
+    ``TrainState.create(params, tx)``.
 
     Args:
       loss_fn: returns a scalar loss (and ``aux``/``new_extras`` as above).
-      tx: the transform; defaults to ``state.tx``. If given, it is used instead.
       has_aux: ``loss_fn`` also returns auxiliary outputs.
+      grad_norm: also report the gradient's global norm as ``metrics["grad_norm"]``.
       with_extras: pass ``state.extras`` to ``loss_fn`` and store what it returns.
       with_rng: pass a per-step PRNG key as ``rng=``.
       donate: donate the input state's buffers (the caller must not reuse it).
@@ -154,6 +168,7 @@ def make_train_step(
     """
     for flag, value in (
         ("has_aux", has_aux),
+        ("grad_norm", grad_norm),
         ("with_extras", with_extras),
         ("with_rng", with_rng),
         ("donate", donate),
@@ -166,7 +181,9 @@ def make_train_step(
     name = getattr(loss_fn, "__name__", "loss_fn")
 
     def step(state: TrainState, batch: Any) -> tuple[TrainState, Metrics]:
-        transform = with_extra_args_support(state.tx if tx is None else tx)
+        check.train_state("state", state)
+        check.inexact_leaves("state.params", state.params, _INTEGER_PARAMS_FIX)
+        transform = with_extra_args_support(state.tx)
         key = _step_key(state, with_rng)
 
         # Everything the loss reads is an argument, not a closure: Flax NNX refuses to
@@ -196,7 +213,15 @@ def make_train_step(
             opt_state=opt_state,
             extras=extras,
         )
-        return new_state, _metrics(loss, aux)
+        metrics = _metrics(loss, aux)
+        if grad_norm:
+            if "grad_norm" in metrics:
+                raise ValueError(
+                    "the aux dict returned by the loss function has a 'grad_norm' key, which "
+                    "grad_norm=True also reports; rename it, or pass grad_norm=False"
+                )
+            metrics["grad_norm"] = tree.l2_norm(grads)
+        return new_state, metrics
 
     if not jit:
         return step
@@ -236,6 +261,7 @@ def make_eval_step(
         raise TypeError(f"eval_fn must be callable, got {eval_fn!r}")
 
     def evaluate(state: TrainState, batch: Any) -> Metrics:
+        check.train_state("state", state)
         out = _call(
             eval_fn, model_params(state.params), state.extras, batch, None, with_extras, False
         )

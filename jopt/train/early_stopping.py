@@ -47,7 +47,14 @@ class EarlyStopping:
     more than ``min_delta`` becomes the new ``best`` and resets ``wait`` to 0
     (when ``baseline`` is set, only if it also beats the baseline). Otherwise,
     once ``wait >= patience``, training stops. A NaN or infinite metric stops
-    training at once.
+    training at once. With ``stopping_threshold``, training also stops as soon as
+    the metric reaches it (``<=`` for ``"min"``, ``>=`` for ``"max"``), as PyTorch
+    Lightning's ``EarlyStopping(stopping_threshold=...)`` does: with
+    ``monitor="grad_norm"`` (see ``make_train_step(grad_norm=True)``) that is
+    gradient-based early stopping, "stop once the gradient is small".
+
+    Evaluations are counted in epochs (``best_step`` and ``stopped_step`` hold the
+    epoch of :meth:`update`'s ``epoch`` argument).
 
     Attributes:
       monitor: name of the metric to watch in the evaluation dict, e.g. ``"val_loss"``.
@@ -55,14 +62,19 @@ class EarlyStopping:
       min_delta: smallest change that counts as an improvement, >= 0 (default 0).
       patience: evaluations without improvement before stopping, an integer >= 0 (default 0).
       baseline: a value the metric must beat before ``wait`` resets, or None (default).
-      start_from_epoch: evaluations at steps below this are ignored, an integer >= 0.
+      start_from_epoch: evaluations at epochs below this are ignored, an integer >= 0.
       restore_best: keep a copy of the params at the best evaluation in the state.
+      stopping_threshold: stop as soon as the metric reaches this value, or None (default).
+
+    References:
+      Keras ``EarlyStopping`` (patience, ``min_delta``, ``baseline``); PyTorch Lightning
+      ``EarlyStopping`` (``stopping_threshold``).
 
     Example:
       >>> stopper = EarlyStopping(monitor="val_loss", patience=2)
       >>> state = stopper.init()
-      >>> for step, loss in enumerate([3.0, 2.0, 2.5, 2.4]):
-      ...     state = stopper.update(state, loss, step)
+      >>> for epoch, loss in enumerate([3.0, 2.0, 2.5, 2.4]):
+      ...     state = stopper.update(state, loss, epoch)
       >>> bool(state.stopped), int(state.best_step)
       (True, 1)
     """
@@ -74,6 +86,7 @@ class EarlyStopping:
     baseline: float | None = None
     start_from_epoch: int = 0
     restore_best: bool = False
+    stopping_threshold: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.monitor, str) or not self.monitor:
@@ -82,6 +95,11 @@ class EarlyStopping:
                 "pass the key of the evaluation dict to watch, e.g. 'val_loss'"
             )
         check.one_of("mode", self.mode, ("min", "max"))
+        for name in ("min_delta", "baseline", "stopping_threshold"):
+            check.not_schedule(
+                name, getattr(self, name), "early stopping compares each evaluation with a "
+                "fixed number; pass one, e.g. 1e-3",
+            )  # fmt: skip
         check.non_negative(
             "min_delta",
             self.min_delta,
@@ -90,6 +108,7 @@ class EarlyStopping:
         )
         check.integer("patience", self.patience, 0, "pass 0 to stop at the first non-improvement")
         check.optional(check.number, "baseline", self.baseline)
+        check.optional(check.number, "stopping_threshold", self.stopping_threshold)
         check.integer("start_from_epoch", self.start_from_epoch, 0)
         check.boolean("restore_best", self.restore_best)
 
@@ -118,12 +137,23 @@ class EarlyStopping:
             return metric + self.min_delta < reference
         return metric - self.min_delta > reference
 
+    def _reaches(self, metric: jax.Array) -> jax.Array:
+        threshold = jnp.float32(self.stopping_threshold)
+        return metric <= threshold if self.mode == "min" else metric >= threshold
+
     def update(
-        self, state: EarlyStoppingState, metric: Any, step: Any, params: Params | None = None
+        self, state: EarlyStoppingState, metric: Any, epoch: Any, params: Params | None = None
     ) -> EarlyStoppingState:
-        """Record one evaluation of the monitored metric at ``step``; return the new state.
+        """Record one evaluation of the monitored metric after ``epoch``; return the new state.
 
         Once ``state.stopped`` is True the state no longer changes.
+
+        Args:
+          state: the state from :meth:`init` or the previous update.
+          metric: the monitored metric's value (a scalar).
+          epoch: the epoch (evaluation index) it was measured at; compared with
+            ``start_from_epoch`` and recorded in ``best_step``/``stopped_step``.
+          params: the params that produced it (required when ``restore_best``).
         """
         if self.restore_best and params is None:
             raise ValueError(
@@ -131,8 +161,8 @@ class EarlyStopping:
                 "pass the params that produced this metric"
             )
         metric = jnp.asarray(metric, jnp.float32)
-        step = jnp.asarray(step, jnp.int32)
-        active = jnp.logical_and(~state.stopped, step >= self.start_from_epoch)
+        epoch = jnp.asarray(epoch, jnp.int32)
+        active = jnp.logical_and(~state.stopped, epoch >= self.start_from_epoch)
         finite = jnp.isfinite(metric)
         improved = active & finite & self._beats(metric, state.best)
         reset = improved
@@ -140,15 +170,17 @@ class EarlyStopping:
             reset = improved & self._beats(metric, jnp.float32(self.baseline))
         wait = jnp.where(active, jnp.where(reset, 0, state.wait + 1), state.wait)
         stop_now = active & (~finite | (~improved & (wait >= self.patience)))
+        if self.stopping_threshold is not None:
+            stop_now = stop_now | (active & self._reaches(metric))
         best_params = state.best_params
         if self.restore_best:
             best_params = jtree.where(improved, params, state.best_params)
         return EarlyStoppingState(
             best=jnp.where(improved, metric, state.best),
-            best_step=jnp.where(improved, step, state.best_step),
+            best_step=jnp.where(improved, epoch, state.best_step),
             wait=wait.astype(jnp.int32),
             stopped=state.stopped | stop_now,
-            stopped_step=jnp.where(stop_now, step, state.stopped_step),
+            stopped_step=jnp.where(stop_now, epoch, state.stopped_step),
             has_improved=improved,
             best_params=best_params,
         )

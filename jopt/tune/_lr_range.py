@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jopt import _check
+from jopt._plotting import figure
 from jopt.base import GradientTransformation, Params, apply_updates
 
 
@@ -31,12 +32,7 @@ class LRRangeResult(NamedTuple):
 
     def plot(self, path: str) -> None:
         """Smoothed loss against the learning rate (log axis), with the suggestion, to PNG."""
-        import matplotlib  # noqa: PLC0415
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt  # noqa: PLC0415
-
-        fig, ax = plt.subplots(figsize=(5, 3.2))
+        fig, ax = figure((5, 3.2))
         ax.plot(self.learning_rates, self.losses, alpha=0.3, label="loss")
         ax.plot(self.learning_rates, self.smoothed, label="smoothed")
         ax.axvline(
@@ -51,7 +47,6 @@ class LRRangeResult(NamedTuple):
         ax.legend(fontsize=8)
         fig.tight_layout()
         fig.savefig(path, dpi=110)
-        plt.close(fig)
 
 
 def lr_range_test(

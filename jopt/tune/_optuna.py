@@ -93,7 +93,17 @@ def optuna_search(
         ) from None
     _check.integer("num_trials", num_trials, minimum=1)
     _check.one_of("mode", mode, ("min", "max"))
+    # Quiet during the search, then leave optuna's logging as the user had it.
+    verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        return _optimize(optuna, objective, space, num_trials, seed, mode, pruner)
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+
+
+def _optimize(optuna, objective, space, num_trials, seed, mode, pruner) -> Results:
+    """The study itself: one trial per configuration proposed by TPE."""
     study = optuna.create_study(
         direction="minimize" if mode == "min" else "maximize",
         sampler=optuna.samplers.TPESampler(seed=seed),

@@ -48,16 +48,20 @@ def _member_program(
     make_tx: Callable[..., GradientTransformation],
     tx_names: Sequence[str],
     static_kwargs: Mapping[str, Any],
-    loss_fn: Callable[[Params, Any, Mapping[str, Any]], jax.Array],
-    eval_fn: Callable[[Params, Mapping[str, Any]], jax.Array],
+    loss_fn: Callable[..., jax.Array],
+    eval_fn: Callable[..., jax.Array],
     params: Params,
     batches: Any,
     num_steps: int,
     eval_every: int,
     stopper: EarlyStopping,
+    with_hyperparams: bool,
 ) -> Callable[[dict[str, jax.Array]], tuple]:
     """One member's whole training run as a pure function of its hyperparameters."""
     num_batches = jax.tree.leaves(batches)[0].shape[0]
+
+    def extra(hyperparams):
+        return {"hyperparams": hyperparams} if with_hyperparams else {}
 
     def run(hyperparams):
         tx = make_tx(**{n: hyperparams[n] for n in tx_names}, **static_kwargs)
@@ -67,7 +71,9 @@ def _member_program(
         def train_step(carry, step):
             params_, opt_state_, stopped = carry
             batch = jax.tree.map(lambda b: b[step % num_batches], batches)
-            grads = jax.grad(lambda p: loss_fn(model_params(p), batch, hyperparams))(params_)
+            grads = jax.grad(lambda p: loss_fn(model_params(p), batch, **extra(hyperparams)))(
+                params_
+            )
             updates, new_opt_state = tx.update(grads, opt_state_, params_)
             # A stopped member keeps its params and state: the population runs in lockstep.
             params_ = tree.where(stopped, params_, apply_updates(params_, updates))
@@ -80,7 +86,7 @@ def _member_program(
             (params_, opt_state_, _), _ = jax.lax.scan(
                 train_step, (params_, opt_state_, stopping_.stopped), steps
             )
-            metric = eval_fn(model_params(params_), hyperparams).astype(jnp.float32)
+            metric = eval_fn(model_params(params_), **extra(hyperparams)).astype(jnp.float32)
             recorded = jnp.where(stopping_.stopped, jnp.nan, metric)
             stopping_ = stopper.update(stopping_, metric, evaluation, params_)
             return (params_, opt_state_, stopping_), recorded
@@ -96,8 +102,8 @@ def _member_program(
 def train_population(
     make_tx: Callable[..., GradientTransformation],
     hyperparams: Mapping[str, Sequence[float]],
-    loss_fn: Callable[[Params, Any, Mapping[str, Any]], jax.Array],
-    eval_fn: Callable[[Params, Mapping[str, Any]], jax.Array],
+    loss_fn: Callable[..., jax.Array],
+    eval_fn: Callable[..., jax.Array],
     params: Params,
     batches: Any,
     num_steps: int,
@@ -105,6 +111,7 @@ def train_population(
     early_stopping: EarlyStopping | None = None,
     static_kwargs: Mapping[str, Any] | None = None,
     vectorize: bool = True,
+    with_hyperparams: bool = False,
 ) -> PopulationResult:
     """Train one member per hyperparameter setting, all at once in one compiled program.
 
@@ -116,11 +123,12 @@ def train_population(
 
     Args:
       make_tx: an optimizer factory such as :func:`jopt.adam`; hyperparameters whose names
-        it accepts are passed to it, the others only to ``loss_fn``/``eval_fn``
-        (penalty strengths, for example).
+        it accepts are passed to it, the others only to ``loss_fn``/``eval_fn`` when
+        ``with_hyperparams`` (penalty strengths, for example).
       hyperparams: ``{name: K values}``, one value per member.
-      loss_fn: ``loss_fn(params, batch, hyperparams) -> scalar``.
-      eval_fn: ``eval_fn(params, hyperparams) -> scalar`` metric watched by early stopping.
+      loss_fn: ``loss_fn(params, batch) -> scalar``, the convention of
+        :func:`jopt.train.make_train_step` and :func:`lr_range_test`.
+      eval_fn: ``eval_fn(params) -> scalar`` metric watched by early stopping.
       params: initial params, shared by all members; a :class:`jopt.FlatTree` (the fast
         path for many small leaves) reaches ``loss_fn`` and ``eval_fn`` as ``to_tree()``.
       batches: a pytree of arrays with a leading batch-index axis; step ``t`` uses batch
@@ -131,7 +139,13 @@ def train_population(
       early_stopping: an :class:`~jopt.train.EarlyStopping` (default: never stops, min mode).
       static_kwargs: fixed, non-traced keyword arguments of ``make_tx`` (e.g. ``nesterov``).
       vectorize: vmap the members (True) or run them sequentially (False).
+      with_hyperparams: also pass the member's ``{name: value}`` to ``loss_fn`` and
+        ``eval_fn`` as the keyword ``hyperparams=`` (as ``with_rng`` passes ``rng=``
+        in :func:`jopt.train.make_train_step`).
     """
+    _check.boolean("with_hyperparams", with_hyperparams)
+    _check.function("loss_fn", loss_fn, "lambda params, batch: loss")
+    _check.function("eval_fn", eval_fn, "lambda params: metric")
     _check.integer("num_steps", num_steps, minimum=1)
     _check.integer("eval_every", eval_every, minimum=1)
     if num_steps % eval_every:
@@ -162,6 +176,7 @@ def train_population(
         num_steps,
         eval_every,
         stopper,
+        with_hyperparams,
     )
     if vectorize:
         final, history, stopping = jax.jit(jax.vmap(run))(values)

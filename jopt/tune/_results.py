@@ -9,6 +9,8 @@ import math
 import pathlib
 from typing import Any, Literal
 
+from jopt._plotting import figure
+
 
 @dataclasses.dataclass(frozen=True)
 class Trial:
@@ -81,15 +83,10 @@ class Results:
 
     def plot(self, path: str | pathlib.Path, x: str | None = None) -> None:
         """Metric against one hyperparameter (log axis when it spans decades), to PNG."""
-        import matplotlib  # noqa: PLC0415 - plotting is optional at import time
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt  # noqa: PLC0415
-
         x = x or next(iter(self.trials[0].config))
         xs = [t.config[x] for t in self.trials]
         ys = [t.best_metric for t in self.trials]
-        fig, ax = plt.subplots(figsize=(5, 3.2))
+        fig, ax = figure((5, 3.2))
         ax.scatter(xs, ys, c=["tab:red" if t.stopped_early else "tab:blue" for t in self.trials])
         numeric = all(isinstance(v, (int, float)) and v > 0 for v in xs)
         if numeric and max(xs) / min(xs) > 100:
@@ -100,4 +97,3 @@ class Results:
         ax.set_title("trials (red: stopped early)", fontsize=9)
         fig.tight_layout()
         fig.savefig(path, dpi=110)
-        plt.close(fig)

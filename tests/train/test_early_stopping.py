@@ -152,8 +152,57 @@ def test_state_frozen_after_stop():
         (dict(start_from_epoch=-2), ValueError, "start_from_epoch must be an integer >= 0"),
         (dict(restore_best=1), TypeError, "restore_best must be True or False"),
         (dict(monitor=""), TypeError, "monitor must be a non-empty metric name"),
+        (dict(min_delta=lambda step: 0.1), TypeError, "min_delta must be a number, not a sched"),
+        (dict(baseline=lambda step: 0.1), TypeError, "baseline must be a number, not a sched"),
+        (dict(stopping_threshold="low"), TypeError, "stopping_threshold must be a number"),
     ],
 )
 def test_validation_messages(kwargs, error, text):
     with pytest.raises(error, match=text):
         EarlyStopping(**kwargs)
+
+
+def test_min_delta_given_a_schedule_names_it_and_the_fix():
+    import jopt
+
+    with pytest.raises(TypeError, match=r"min_delta must be a number, not a schedule.*e\.g\. 1e-3"):
+        EarlyStopping(min_delta=jopt.constant_schedule(0.1))
+
+
+def test_update_takes_the_epoch_by_name():
+    stopper = EarlyStopping(patience=0, start_from_epoch=2)
+    state = stopper.update(stopper.init(), 1.0, epoch=1)  # ignored: before start_from_epoch
+    assert int(state.best_step) == -1
+    state = stopper.update(state, 1.0, epoch=2)
+    assert int(state.best_step) == 2
+
+
+@pytest.mark.parametrize("mode, values, stop_at", [
+    ("min", [0.5, 0.2, 0.1, 0.1001, 0.05], 2),  # reaches 0.1 exactly at epoch 2
+    ("max", [0.5, 0.8, 0.89, 0.9, 0.95], 3),
+])  # fmt: skip
+def test_stopping_threshold_stops_the_evaluation_it_is_reached_exactly(mode, values, stop_at):
+    threshold = 0.1 if mode == "min" else 0.9
+    stopper = EarlyStopping(
+        monitor="grad_norm", mode=mode, patience=100, stopping_threshold=threshold
+    )
+    state = stopper.init()
+    for epoch, value in enumerate(values):
+        state = stopper.update(state, value, epoch)
+        assert bool(state.stopped) == (epoch >= stop_at), epoch
+    assert int(state.stopped_step) == stop_at
+
+
+def test_stopping_threshold_in_a_scan_equals_eager():
+    stopper = EarlyStopping(monitor="grad_norm", patience=5, stopping_threshold=1e-2)
+    values = jnp.asarray([1.0, 0.3, 0.05, 0.011, 0.0099, 0.001], jnp.float32)
+
+    def body(state, xs):
+        epoch, value = xs
+        return stopper.update(state, value, epoch), None
+
+    scanned, _ = jax.lax.scan(body, stopper.init(), (jnp.arange(6), values))
+    eager = stopper.init()
+    for epoch, value in enumerate(values):
+        eager = stopper.update(eager, value, epoch)
+    assert int(scanned.stopped_step) == int(eager.stopped_step) == 4

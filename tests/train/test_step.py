@@ -347,3 +347,76 @@ def test_aliased_and_weakly_typed_state_leaves():
     for _ in range(2):  # XLA rejects a buffer donated twice
         state, _ = step(state, BATCH)
     assert int(state.step) == 2 and step._cache_size() == 1
+
+
+def test_grad_norm_metric_is_the_global_norm_of_the_gradient():
+    state = TrainState.create(_params(), _sgd(0.1))
+    step = make_train_step(_linear_loss, grad_norm=True, donate=False)
+    grads = jax.grad(_linear_loss)(state.params, BATCH)
+    expected = np.sqrt(sum(float(np.sum(np.square(g))) for g in jax.tree.leaves(grads)))
+    _, metrics = step(state, BATCH)
+    np.testing.assert_allclose(metrics["grad_norm"], expected, rtol=1e-6)
+    _, plain = make_train_step(_linear_loss, donate=False)(state, BATCH)
+    assert "grad_norm" not in plain
+
+
+def test_grad_norm_refuses_an_aux_key_it_would_shadow():
+    state = TrainState.create(_params(), _sgd(0.1))
+    loss = lambda p, b: (_linear_loss(p, b), {"grad_norm": 0.0})  # noqa: E731
+    with pytest.raises(ValueError, match="'grad_norm' key.*rename it"):
+        make_train_step(loss, has_aux=True, grad_norm=True)(state, BATCH)
+
+
+def test_make_train_step_has_no_tx_argument_that_could_disagree_with_the_state():
+    with pytest.raises(TypeError):
+        make_train_step(_linear_loss, jopt.sgd(0.1))
+    with pytest.raises(TypeError):
+        make_train_step(_linear_loss, tx=jopt.sgd(0.1))
+
+
+@pytest.mark.parametrize("build", [make_train_step, make_eval_step])
+def test_steps_name_a_state_that_is_not_a_train_state(build):
+    with pytest.raises(
+        TypeError,
+        match=r"state must be a jopt.train.TrainState, got dict.*"
+        r"TrainState.create\(params, tx\)",
+    ):
+        build(_linear_loss)(_params(), BATCH)
+
+
+def test_integer_params_are_named_by_leaf_path_before_jax_grad():
+    params = {"w": jnp.zeros(3, jnp.float32), "layer": {"count": jnp.zeros([], jnp.int32)}}
+    state = TrainState.create(params, _sgd(0.1))
+    with pytest.raises(
+        TypeError,
+        match=r"state.params must have float leaves, got int32 at "
+        r"\['layer'\]\['count'\].*TrainState.extras",
+    ):
+        make_train_step(lambda p, b: jnp.sum(p["w"]))(state, BATCH)
+
+
+def test_create_names_swapped_arguments_and_bad_rng():
+    with pytest.raises(
+        TypeError, match="params must be a pytree of arrays.*create\\(params, tx\\)"
+    ):
+        TrainState.create(jopt.sgd(0.1), jopt.sgd(0.1))
+    with pytest.raises(TypeError, match="tx must be a GradientTransformation"):
+        TrainState.create(_params(), "adam")
+    with pytest.raises(TypeError, match="rng must be an int seed or a jax.random.key"):
+        TrainState.create(_params(), _sgd(0.1), rng="seed")
+    with pytest.raises(TypeError, match="apply_fn must be a function"):
+        TrainState.create(_params(), _sgd(0.1), apply_fn=3)
+
+
+def test_apply_gradients_names_the_missing_key_and_a_wrong_shape():
+    state = TrainState.create(_params(), _sgd(0.1))
+    with pytest.raises(
+        ValueError,
+        match=r"grads has structure.*missing leaf \['w'\].*"
+        r"jax.grad\(loss_fn\)\(state.params, batch\)",
+    ):
+        state.apply_gradients({"b": jnp.ones([])})
+    with pytest.raises(ValueError, match=r"grads has shape \(2,\) at \['w'\].*shape \(3,\)"):
+        state.apply_gradients({"w": jnp.ones(2), "b": jnp.ones([])})
+    stepped = state.apply_gradients(jax.tree.map(jnp.ones_like, state.params))
+    np.testing.assert_allclose(stepped.params["w"], -0.1 * np.ones(3))

@@ -5,6 +5,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import jopt
 from jopt import tune
@@ -26,11 +27,11 @@ def _setup():
     x_train, y_train, x_test, y_test = digits_split()
     x_val, y_val = jnp.asarray(x_test), jnp.asarray(y_test)
 
-    def loss_fn(params, batch, hyperparams):
-        penalty = hyperparams.get("l2", 0.0) * jopt.tree.l2_norm(params, squared=True)
+    def loss_fn(params, batch, hyperparams=None):
+        penalty = (hyperparams or {}).get("l2", 0.0) * jopt.tree.l2_norm(params, squared=True)
         return cross_entropy(params, batch["x"], batch["y"]) + penalty
 
-    def eval_fn(params, hyperparams):
+    def eval_fn(params, hyperparams=None):
         return cross_entropy(params, x_val, y_val)
 
     return loss_fn, eval_fn
@@ -48,6 +49,7 @@ def test_population_equals_sequential_runs_and_reports_wall_time(capsys):
         num_steps=60,
         eval_every=10,
         early_stopping=EarlyStopping(patience=1, min_delta=1e-3),
+        with_hyperparams=True,
     )
     start = time.perf_counter()
     together = tune.train_population(**kwargs, vectorize=True)
@@ -87,7 +89,7 @@ def test_member_of_population_equals_a_plain_training_loop():
     state = tx.init(params)
     for step in range(12):
         batch = jax.tree.map(lambda b, step=step: b[step % len(b)], batches)
-        grads = jax.grad(loss_fn)(params, batch, {})
+        grads = jax.grad(loss_fn)(params, batch)
         updates, state = tx.update(grads, state, params)
         params = jopt.apply_updates(params, updates)
     assert_trees_close(jax.tree.map(lambda x: x[0], result.params), params, rtol=1e-5, atol=1e-6)
@@ -134,3 +136,28 @@ def test_a_flat_tree_population_trains_like_the_tree_population():
     assert isinstance(flat.params, jopt.FlatTree)
     assert_trees_close(jax.vmap(jopt.FlatTree.to_tree)(flat.params), per_leaf.params, rtol=1e-5)
     np.testing.assert_allclose(flat.history, per_leaf.history, rtol=1e-5)
+
+
+def test_population_calls_loss_fn_as_train_does_and_passes_hyperparams_only_when_asked():
+    seen = []
+
+    def loss_fn(params, batch, **kwargs):
+        seen.append(sorted(kwargs))
+        return jnp.sum((params - batch) ** 2)
+
+    def eval_fn(params, **kwargs):
+        seen.append(sorted(kwargs))
+        return jnp.sum(params**2)
+
+    common = dict(
+        make_tx=jopt.sgd, hyperparams={"learning_rate": [0.1], "l2": [0.5]},
+        loss_fn=loss_fn, eval_fn=eval_fn, params=jnp.ones(2), batches=jnp.zeros((1, 2)),
+        num_steps=2,
+    )  # fmt: skip
+    tune.train_population(**common)
+    assert seen and all(kwargs == [] for kwargs in seen)
+    seen.clear()
+    tune.train_population(**common, with_hyperparams=True)
+    assert seen and all(kwargs == ["hyperparams"] for kwargs in seen)
+    with pytest.raises(TypeError, match="with_hyperparams must be True or False"):
+        tune.train_population(**common, with_hyperparams="yes")

@@ -129,3 +129,34 @@ def test_results_table_files_and_plot(tmp_path):
 def test_bad_input_names_the_argument(build, argument):
     with pytest.raises((ValueError, TypeError), match=argument):
         build()
+
+
+def test_plots_leave_matplotlib_backend_and_pyplot_alone(tmp_path):
+    import matplotlib
+
+    backend = matplotlib.get_backend()
+    results = tune.grid_search(objective, {"learning_rate": [0.05, 0.25]})
+    results.plot(tmp_path / "r.png")
+    assert matplotlib.get_backend() == backend
+    assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
+    import sys
+
+    if "matplotlib.pyplot" in sys.modules:
+        assert sys.modules["matplotlib.pyplot"].get_fignums() == []
+
+
+def test_optuna_search_restores_the_users_logging_verbosity():
+    import optuna
+
+    before = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.DEBUG)
+    try:
+        tune.optuna_search(
+            lambda config, reporter: objective(config),
+            {"learning_rate": tune.LogUniform(1e-2, 1.0)},
+            num_trials=2,
+            seed=0,
+        )
+        assert optuna.logging.get_verbosity() == optuna.logging.DEBUG
+    finally:
+        optuna.logging.set_verbosity(before)
