@@ -36,31 +36,61 @@ class FlatLayout:
 
     @classmethod
     def of(cls, tree: Any, max_leaf_size: int = DEFAULT_MAX_LEAF_SIZE) -> FlatLayout:
-        """The layout of ``tree``: leaves of at most ``max_leaf_size`` elements are packed,
-        in tree order, into one buffer per dtype (key ``"flat/<dtype>"``); larger leaves
-        keep their own (key ``"leaf/<index>"``)."""
+        """The layout of ``tree``: leaves of at most ``max_leaf_size`` elements are packed
+        into one buffer per dtype (key ``"flat/<dtype>"``), largest first and leaves of
+        equal size next to each other (in tree order among them), so that per-leaf
+        reductions see a few ``(leaves, size)`` blocks (:meth:`runs`); larger leaves keep
+        their own buffer (key ``"leaf/<index>"``)."""
         leaves, treedef = jax.tree.flatten(tree)
-        keys, offsets, shapes, ends = [], [], [], {}
-        for index, leaf in enumerate(leaves):
-            size = math.prod(jnp.shape(leaf))
-            if size > max_leaf_size:
-                key, offset = f"leaf/{index:06d}", None
-            else:
-                key = f"flat/{jnp.result_type(leaf).name}"
-                offset = ends.get(key, 0)
-                ends[key] = offset + size
-            keys.append(key)
-            offsets.append(offset)
-            shapes.append(tuple(jnp.shape(leaf)))
+        shapes = [tuple(jnp.shape(leaf)) for leaf in leaves]
+        keys, ends = [], {}
+        for index, (leaf, shape) in enumerate(zip(leaves, shapes, strict=True)):
+            small = math.prod(shape) <= max_leaf_size
+            keys.append(f"flat/{jnp.result_type(leaf).name}" if small else f"leaf/{index:06d}")
+        offsets: list[int | None] = [None] * len(leaves)
+        by_size = sorted(range(len(leaves)), key=lambda i: -math.prod(shapes[i]))
+        for index in by_size:
+            if keys[index].startswith("flat/"):
+                offsets[index] = ends.get(keys[index], 0)
+                ends[keys[index]] = offsets[index] + math.prod(shapes[index])
         return cls(treedef, tuple(keys), tuple(offsets), tuple(shapes))
+
+    def _packed(self) -> dict[str, list[int]]:
+        """For each flat buffer, the indices of its leaves in buffer order."""
+        order: dict[str, list[int]] = {}
+        for index in sorted(
+            (i for i, o in enumerate(self.offsets) if o is not None), key=self.offsets.__getitem__
+        ):
+            order.setdefault(self.keys[index], []).append(index)
+        return order
+
+    def runs(self, key: str) -> tuple[tuple[int, int, int], ...]:
+        """``(offset, leaves, size)`` of each block of equal-size leaves in buffer ``key``,
+        in buffer order (a buffer of its own is one block of one leaf)."""
+        if key.startswith("leaf/"):
+            return ((0, 1, math.prod(self.shapes[int(key[5:])])),)
+        blocks: list[list[int]] = []
+        for index in self._packed()[key]:
+            size = math.prod(self.shapes[index])
+            if blocks and blocks[-1][2] == size:
+                blocks[-1][1] += 1
+            else:
+                blocks.append([self.offsets[index], 1, size])
+        return tuple(tuple(block) for block in blocks)
 
     def gather(self, tree: Any) -> dict[str, jax.Array]:
         """The buffers of ``tree`` (a tree of this layout's structure and shapes)."""
         leaves = self.treedef.flatten_up_to(tree)
-        buffers: dict[str, list[jax.Array]] = {}
+        buffers = {
+            key: jnp.concatenate([jnp.ravel(leaves[i]) for i in order])
+            if len(order) > 1
+            else jnp.ravel(leaves[order[0]])
+            for key, order in self._packed().items()
+        }
         for key, offset, leaf in zip(self.keys, self.offsets, leaves, strict=True):
-            buffers.setdefault(key, []).append(leaf if offset is None else jnp.ravel(leaf))
-        return {k: v[0] if len(v) == 1 else jnp.concatenate(v) for k, v in buffers.items()}
+            if offset is None:
+                buffers[key] = leaf
+        return dict(sorted(buffers.items()))
 
     def scatter(self, buffers: dict[str, jax.Array]) -> Any:
         """The tree whose buffers are ``buffers``: the inverse of :meth:`gather`.
@@ -68,15 +98,14 @@ class FlatLayout:
         Each flat buffer is cut with one ``lax.split``, whose gradient is one
         concatenation (slicing leaf by leaf would differentiate into a sum of pads).
         """
-        sizes: dict[str, list[int]] = {}
-        for key, offset, shape in zip(self.keys, self.offsets, self.shapes, strict=True):
-            if offset is not None:
-                sizes.setdefault(key, []).append(math.prod(shape))
-        pieces = {key: iter(jax.lax.split(buffers[key], sizes[key])) for key in sizes}
-        leaves = [
-            buffers[key] if offset is None else next(pieces[key]).reshape(shape)
-            for key, offset, shape in zip(self.keys, self.offsets, self.shapes, strict=True)
-        ]
+        leaves: list[Any] = list(self.keys)
+        for key, order in self._packed().items():
+            sizes = [math.prod(self.shapes[i]) for i in order]
+            for index, piece in zip(order, jax.lax.split(buffers[key], sizes), strict=True):
+                leaves[index] = piece.reshape(self.shapes[index])
+        for index, (key, offset) in enumerate(zip(self.keys, self.offsets, strict=True)):
+            if offset is None:
+                leaves[index] = buffers[key]
         return self.treedef.unflatten(leaves)
 
 

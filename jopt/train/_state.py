@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from jopt import _check
+from jopt._flat_capability import check_flat
 from jopt.base import (
     ArrayTree,
     GradientTransformation,
@@ -84,6 +85,7 @@ class TrainState:
             )
         _check.optional(_check.prng_key, "rng", rng)
         _check.optional(_check.function, "apply_fn", apply_fn, "model.apply")
+        check_flat("TrainState.create", [tx], params)
         if isinstance(rng, int) and not isinstance(rng, bool):
             rng = jax.random.key(rng)
         state = cls(

@@ -12,6 +12,8 @@ import jax.numpy as jnp
 
 from jopt import _check as check
 from jopt import tree
+from jopt._flat_tree import FlatTree
+from jopt._leaf_rows import map_leaf_rows, row_rms
 from jopt.base import ArrayTree, EmptyState, GradientTransformation, init_empty_state
 
 # The clipping transforms are stateless; optax names their (empty) states.
@@ -72,11 +74,13 @@ def clip_by_block_rms(threshold: float | jax.Array) -> GradientTransformation:
     """
     _threshold("threshold", threshold)
 
-    def clip_leaf(g):
-        return g / jnp.maximum(1.0, jnp.sqrt(jnp.mean(_abs_sq(g))) / threshold)
+    def clip_leaf(g, rms=lambda g: jnp.sqrt(jnp.mean(_abs_sq(g)))):
+        return g / jnp.maximum(1.0, rms(g) / threshold)
 
     def update(updates, state, params=None):
         del params
+        if isinstance(updates, FlatTree):  # one block of equal-size leaves at a time
+            return map_leaf_rows(lambda g: clip_leaf(g, row_rms), updates), state
         return jax.tree.map(clip_leaf, updates), state
 
     return GradientTransformation(init_empty_state, update)

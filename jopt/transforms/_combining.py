@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from jopt import _check as check
+from jopt._flat_capability import check_flat
 from jopt.base import (
     GradientTransformation,
     GradientTransformationExtraArgs,
@@ -29,6 +30,7 @@ def chain(*transforms: GradientTransformation) -> GradientTransformationExtraArg
     members = [with_extra_args_support(tx) for tx in transforms]
 
     def init(params):
+        check_flat("chain", transforms, params)
         return tuple(tx.init(params) for tx in members)
 
     def update(updates, state, params=None, **extra_args):
@@ -75,6 +77,7 @@ def named_chain(
     members = [(name, with_extra_args_support(tx)) for name, tx in transforms]
 
     def init(params):
+        check_flat("named_chain", [tx for _, tx in transforms], params)
         return {name: tx.init(params) for name, tx in members}
 
     def update(updates, state, params=None, **extra_args):

@@ -10,6 +10,8 @@ import jax
 import jax.numpy as jnp
 
 from jopt import _check as check
+from jopt._flat_tree import FlatTree
+from jopt._leaf_rows import map_leaf_rows, row_norm, row_rms
 from jopt.base import EmptyState, GradientTransformation, init_empty_state
 
 
@@ -28,6 +30,13 @@ def _norm(x: jax.Array) -> jax.Array:
 
 def _rms(x: jax.Array) -> jax.Array:
     return jnp.sqrt(jnp.mean(jnp.real(x.conj() * x)))
+
+
+def _leafwise(f, updates, params):
+    """``f(u, p, norm, rms)`` leaf by leaf, or by blocks of leaves on a FlatTree."""
+    if isinstance(updates, FlatTree):
+        return map_leaf_rows(lambda u, p: f(u, p, row_norm, row_rms), updates, params)
+    return jax.tree.map(lambda u, p: f(u, p, _norm, _rms), updates, params)
 
 
 def scale_by_trust_ratio(
@@ -55,16 +64,17 @@ def scale_by_trust_ratio(
     check.non_negative("trust_coefficient", trust_coefficient)
     check.non_negative("eps", eps)
 
-    def scale_leaf(u, p):
-        param_norm = _floored(_norm, p, min_norm)
-        update_norm = _floored(_norm, u, min_norm)
+    def scale_leaf(u, p, norm, rms):
+        del rms
+        param_norm = _floored(norm, p, min_norm)
+        update_norm = _floored(norm, u, min_norm)
         ratio = trust_coefficient * param_norm / (update_norm + eps)
         degenerate = jnp.logical_or(param_norm == 0.0, update_norm == 0.0)
         return u * jnp.where(degenerate, jnp.array(1.0, dtype=p.dtype), ratio)
 
     def update(updates, state, params=None):
         check.params_given("scale_by_trust_ratio", params)
-        return jax.tree.map(scale_leaf, updates, params), state
+        return _leafwise(scale_leaf, updates, params), state
 
     return GradientTransformation(init_empty_state, update)
 
@@ -83,7 +93,7 @@ def scale_by_param_block_norm(min_scale: float | jax.Array = 1e-3) -> GradientTr
 
     def update(updates, state, params=None):
         check.params_given("scale_by_param_block_norm", params)
-        updates = jax.tree.map(lambda u, p: u * _floored(_norm, p, min_scale), updates, params)
+        updates = _leafwise(lambda u, p, norm, _: u * _floored(norm, p, min_scale), updates, params)
         return updates, state
 
     return GradientTransformation(init_empty_state, update)
@@ -103,7 +113,7 @@ def scale_by_param_block_rms(min_scale: float | jax.Array = 1e-3) -> GradientTra
 
     def update(updates, state, params=None):
         check.params_given("scale_by_param_block_rms", params)
-        updates = jax.tree.map(lambda u, p: u * _floored(_rms, p, min_scale), updates, params)
+        updates = _leafwise(lambda u, p, _, rms: u * _floored(rms, p, min_scale), updates, params)
         return updates, state
 
     return GradientTransformation(init_empty_state, update)

@@ -9,7 +9,9 @@ import jax.numpy as jnp
 
 from jopt import _check as check
 from jopt import tree
+from jopt._flat_tree import FlatTree
 from jopt._hyper import zero_count
+from jopt._leaf_rows import map_leaf_rows, per_leaf_zeros, row_norm
 from jopt.base import GradientTransformation, Updates
 
 
@@ -63,27 +65,39 @@ def scale_by_novograd(
     mu_dtype = check.dtype("mu_dtype", mu_dtype)
 
     def init(params):
+        if isinstance(params, FlatTree):  # one nu per leaf, by blocks of equal-size leaves
+            nu = per_leaf_zeros(params)
+        else:
+            nu = jax.tree.map(lambda p: jnp.asarray(0.0, dtype=p.dtype), params)
         return ScaleByNovogradState(
-            count=zero_count(),
-            mu=tree.zeros_like(params, dtype=mu_dtype),
-            nu=jax.tree.map(lambda p: jnp.asarray(0.0, dtype=p.dtype), params),
+            count=zero_count(), mu=tree.zeros_like(params, dtype=mu_dtype), nu=nu
         )
 
     def normalized(g, p, nu):
         return g / (jnp.sqrt(nu + eps_root) + eps) + weight_decay * p
 
+    def leafwise(f, *args, per_leaf=False):
+        if isinstance(args[0], FlatTree):
+            return map_leaf_rows(lambda *xs: f(*xs, row_norm), *args, per_leaf=per_leaf)
+        return jax.tree.map(lambda *xs: f(*xs, jnp.linalg.norm), *args)
+
     def first_nu(grads, nu):
+        if isinstance(grads, FlatTree):
+            return map_leaf_rows(
+                lambda g, n: (row_norm(g) ** 2).astype(n.dtype), grads, nu, per_leaf=True
+            )
         return jax.tree.map(lambda g, n: (jnp.linalg.norm(g) ** 2).astype(n.dtype), grads, nu)
 
     def next_nu(grads, nu):
-        return tree.update_moment(jax.tree.map(lambda g: jnp.linalg.norm(g) ** 2, grads), nu, b2, 1)
+        squared = leafwise(lambda g, norm: norm(g) ** 2, grads, per_leaf=True)
+        return tree.update_moment(squared, nu, b2, 1)
 
     def first_mu(grads, params, mu, nu):
         del mu
-        return jax.tree.map(normalized, grads, params, nu)
+        return leafwise(lambda g, p, n, _: normalized(g, p, n), grads, params, nu)
 
     def next_mu(grads, params, mu, nu):
-        return jax.tree.map(lambda m, g, p, n: b1 * m + normalized(g, p, n), mu, grads, params, nu)
+        return leafwise(lambda m, g, p, n, _: b1 * m + normalized(g, p, n), mu, grads, params, nu)
 
     def update(updates, state, params=None):
         check.params_given("scale_by_novograd", params)
