@@ -7,6 +7,7 @@ is reachable as ``jopt.NAME``. Namespaces: ``jopt.schedules``, ``jopt.tree``,
 
 from jopt import contrib, losses, metrics, optimizers, schedules, train, transforms, tree
 from jopt._distributions import multi_normal
+from jopt._flat_capability import declare_elementwise
 from jopt._flat_tree import FlatTree
 from jopt._linear_algebra import matrix_inverse_pth_root, nnls, power_iteration
 from jopt._numerics import (
@@ -115,6 +116,7 @@ _BASE = [
     "multi_normal",
     # the fast path for many small leaves: parameters kept flat for the whole of training
     "FlatTree",
+    "declare_elementwise",
 ]
 _TOP_LEVEL_LOSSES = [
     "convex_kl_divergence", "cosine_distance", "cosine_similarity", "ctc_loss",

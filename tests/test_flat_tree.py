@@ -9,6 +9,7 @@ import pytest
 import jopt
 from jopt.train import TrainState, make_eval_step, make_train_step
 from jopt.train.checkpoint import Checkpointer
+from tests._cases import CASES
 from tests._harness import loss, nested_params, run
 
 
@@ -152,3 +153,84 @@ def test_bad_max_leaf_size_is_named():
         jopt.FlatTree.from_tree(_model_params(), max_leaf_size=-1)
     with pytest.raises(TypeError, match="max_leaf_size"):
         jopt.FlatTree.from_tree(_model_params(), max_leaf_size=2.5)
+
+
+# --- every case of the registry: the per-leaf result on a FlatTree, or a refusal ----------
+
+
+def _model_tree():
+    """An ordinary model: conv and dense kernels, biases of one width, a norm scale, a scalar."""
+    rng = np.random.default_rng(3)
+
+    def arr(*shape):
+        return jnp.asarray(rng.normal(size=shape), jnp.float32)
+
+    return {
+        "conv": {"kernel": arr(3, 3, 2, 4), "bias": arr(4)},
+        "dense": {"kernel": arr(8, 4), "bias": arr(4)},
+        "norm": {"scale": arr(8)},
+        "temperature": arr(),
+    }
+
+
+def _tree_loss(params):
+    return loss(params.to_tree() if isinstance(params, jopt.FlatTree) else params)
+
+
+def _five_steps(tx, extra_args):
+    def step(_, carry):
+        params, state = carry
+        value, grads = jax.value_and_grad(_tree_loss)(params)
+        kwargs = {"value": value, "grad": grads, "value_fn": _tree_loss} if extra_args else {}
+        updates, state = tx.update(grads, state, params, **kwargs)
+        return jopt.apply_updates(params, updates), state
+
+    # One compiled program runs both paths: one compilation a case.
+    @jax.jit
+    def both(tree_run, flat_run):
+        return (jax.lax.fori_loop(0, 5, step, tree_run), jax.lax.fori_loop(0, 5, step, flat_run))
+
+    return both
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_every_case_on_a_flat_tree_equals_the_tree_or_is_refused_at_init(case):
+    tx = case.make()
+    params = _model_tree()
+    flat = jopt.FlatTree.from_tree(params)
+    try:
+        flat_state = tx.init(flat)
+    except ValueError as refusal:
+        assert "FlatTree" in str(refusal) and "keep the parameters as a tree" in str(refusal)
+        return
+    (tree_params, _), (flat_params, _) = _five_steps(tx, case.extra_args)(
+        (params, tx.init(params)), (flat, flat_state)
+    )
+    _assert_trees_close(flat_params.to_tree(), tree_params, rtol=2e-5, atol=2e-5)
+
+
+def test_a_refusal_names_the_transform_flat_tree_and_the_fix():
+    flat = jopt.FlatTree.from_tree(_model_tree())
+    with pytest.raises(ValueError, match=r"chain: scale_by_factored_rms cannot run on a FlatTree"):
+        jopt.adafactor(0.1).init(flat)
+    with pytest.raises(ValueError, match=r"TrainState.create: .*declare_elementwise"):
+        TrainState.create(flat, optax.adam(0.1))  # optax's transforms are unknown to jopt
+    with pytest.raises(ValueError, match=r"masked cannot run on a FlatTree"):
+        jopt.adamw(0.1, mask=lambda p: jax.tree.map(lambda x: x.ndim > 1, p)).init(flat)
+
+
+def test_declared_elementwise_transforms_run_on_a_flat_tree():
+    params = _model_tree()
+    tx = jopt.chain(jopt.declare_elementwise(optax.scale_by_adam()), jopt.scale(-0.05))
+    flat = jopt.FlatTree.from_tree(params)
+    (tree_params, _), (flat_params, _) = _five_steps(tx, False)(
+        (params, tx.init(params)), (flat, tx.init(flat))
+    )
+    _assert_trees_close(flat_params.to_tree(), tree_params, rtol=2e-5, atol=2e-5)
+
+
+def test_layout_packs_equal_sizes_together_largest_first():
+    layout = jopt.FlatTree.from_tree(_model_tree()).layout
+    # 72 (conv kernel), 32 (dense kernel), 8 (norm scale), two biases of 4, a scalar.
+    assert layout.runs("flat/float32") == ((0, 1, 72), (72, 1, 32), (104, 1, 8), (112, 2, 4),
+                                           (120, 1, 1))  # fmt: skip
