@@ -50,14 +50,13 @@ _COMBINATORS = frozenset(
     """
     MultiSteps apply_if_finite chain conditionally_mask conditionally_transform flat_state
     inject_hyperparams inject_stateful_hyperparams lookahead mechanize named_chain sam
-    scale_by_sophia schedule_free split_real_and_imaginary with_extra_args_support
+    masked scale_by_sophia schedule_free split_real_and_imaginary with_extra_args_support
     """.split()
 )
 _LEAF_SHAPES = {
     "adaptive_grad_clip": "it clips each leaf by unit-wise norms over the leaf's axes",
     "add_noise": "it draws its noise leaf by leaf, so a buffer would get other numbers",
     "centralize": "it subtracts each leaf's mean over its own axes",
-    "masked": "its mask chooses leaves of the tree, which a FlatTree packs together",
     "partition": "it chooses a transform for each leaf by label",
     "per_example_global_norm_clip": "it reads the leading batch axis of every leaf",
     "per_example_layer_norm_clip": "it reads the leading batch axis of every leaf",
@@ -207,3 +206,13 @@ def check_flat(where: str, transforms: Any, params: Any) -> None:
                 "(pass params instead of jopt.FlatTree.from_tree(params)), or see "
                 "docs/guides/fast_path.md for the transforms a FlatTree runs"
             )
+
+
+def refuse_flat(name: str, params: Any) -> None:
+    """Raise if ``params`` is a FlatTree: for ``init`` of a transform that needs leaf shapes,
+    so that it refuses even when nothing around it (a chain, a TrainState) checks."""
+    if isinstance(params, FlatTree):
+        raise ValueError(
+            f"{name} cannot run on a FlatTree: {_LEAF_SHAPES[name]}; keep the parameters as "
+            "a tree for this transform (pass params instead of jopt.FlatTree.from_tree(params))"
+        )

@@ -16,6 +16,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jopt import _check
 
@@ -77,6 +78,18 @@ class FlatLayout:
             else:
                 blocks.append([self.offsets[index], 1, size])
         return tuple(tuple(block) for block in blocks)
+
+    def expand(self, per_leaf: list[Any]) -> dict[str, np.ndarray]:
+        """Each leaf's value (``per_leaf``, in tree order) repeated over its elements, as
+        static NumPy buffers of this layout (a buffer of its own gets a 0-d value)."""
+        expanded = {
+            key: np.concatenate([np.full(math.prod(self.shapes[i]), per_leaf[i]) for i in order])
+            for key, order in self._packed().items()
+        }
+        for index, (key, offset) in enumerate(zip(self.keys, self.offsets, strict=True)):
+            if offset is None:
+                expanded[key] = np.asarray(per_leaf[index])
+        return expanded
 
     def gather(self, tree: Any) -> dict[str, jax.Array]:
         """The buffers of ``tree`` (a tree of this layout's structure and shapes)."""

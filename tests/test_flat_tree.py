@@ -9,6 +9,7 @@ import pytest
 import jopt
 from jopt.train import TrainState, make_eval_step, make_train_step
 from jopt.train.checkpoint import Checkpointer
+from jopt.transforms._flat_masking import element_mask
 from tests._cases import CASES
 from tests._harness import loss, nested_params, run
 
@@ -159,17 +160,19 @@ def test_bad_max_leaf_size_is_named():
 
 
 def _model_tree():
-    """An ordinary model: conv and dense kernels, biases of one width, a norm scale, a scalar."""
+    """An ordinary model: dense and conv kernels, two biases of one width, a norm scale and a
+    scalar, in the structure of :func:`tests._harness.nested_params` (masks of the registry's
+    cases are written for it)."""
     rng = np.random.default_rng(3)
 
     def arr(*shape):
         return jnp.asarray(rng.normal(size=shape), jnp.float32)
 
     return {
-        "conv": {"kernel": arr(3, 3, 2, 4), "bias": arr(4)},
-        "dense": {"kernel": arr(8, 4), "bias": arr(4)},
-        "norm": {"scale": arr(8)},
-        "temperature": arr(),
+        "dense": {"w": arr(8, 4), "b": arr(4)},
+        "layers": [arr(4), (arr(3, 3, 2, 4), arr())],
+        "scale": arr(8),
+        "empty": {},
     }
 
 
@@ -206,7 +209,10 @@ def test_every_case_on_a_flat_tree_equals_the_tree_or_is_refused_at_init(case):
     (tree_params, _), (flat_params, _) = _five_steps(tx, case.extra_args)(
         (params, tx.init(params)), (flat, flat_state)
     )
-    _assert_trees_close(flat_params.to_tree(), tree_params, rtol=2e-5, atol=2e-5)
+    # Rounding only (another summation order), amplified where a block scale grows the
+    # params to ~1e3 and the loss's sin(3x) with them; the differences this test exists for
+    # are 4e-2 to 1e3 relative.
+    _assert_trees_close(flat_params.to_tree(), tree_params, rtol=1e-4, atol=2e-5)
 
 
 def test_a_refusal_names_the_transform_flat_tree_and_the_fix():
@@ -215,8 +221,8 @@ def test_a_refusal_names_the_transform_flat_tree_and_the_fix():
         jopt.adafactor(0.1).init(flat)
     with pytest.raises(ValueError, match=r"TrainState.create: .*declare_elementwise"):
         TrainState.create(flat, optax.adam(0.1))  # optax's transforms are unknown to jopt
-    with pytest.raises(ValueError, match=r"masked cannot run on a FlatTree"):
-        jopt.adamw(0.1, mask=lambda p: jax.tree.map(lambda x: x.ndim > 1, p)).init(flat)
+    with pytest.raises(ValueError, match=r"partition cannot run on a FlatTree"):
+        jopt.partition({"a": jopt.sgd(0.1)}, lambda p: jax.tree.map(lambda _: "a", p)).init(flat)
 
 
 def test_declared_elementwise_transforms_run_on_a_flat_tree():
@@ -230,7 +236,10 @@ def test_declared_elementwise_transforms_run_on_a_flat_tree():
 
 
 def test_layout_packs_equal_sizes_together_largest_first():
-    layout = jopt.FlatTree.from_tree(_model_tree()).layout
+    flat = jopt.FlatTree.from_tree(_model_tree())
+    layout = flat.layout
     # 72 (conv kernel), 32 (dense kernel), 8 (norm scale), two biases of 4, a scalar.
     assert layout.runs("flat/float32") == ((0, 1, 72), (72, 1, 32), (104, 1, 8), (112, 2, 4),
                                            (120, 1, 1))  # fmt: skip
+    keep = element_mask(jax.tree.map(lambda p: p.ndim > 1, _model_tree()), flat)
+    assert keep["flat/float32"].tolist() == [True] * 104 + [False] * 17

@@ -11,6 +11,7 @@ import numpy as np
 
 from jopt import _check as check
 from jopt import tree
+from jopt._flat_capability import refuse_flat
 from jopt._hyper import zero_count
 from jopt.base import ArrayTree, GradientTransformation
 
@@ -122,6 +123,7 @@ def scale_by_factored_rms(
         return u, new_row, new_col, one
 
     def init(params):
+        refuse_flat("scale_by_factored_rms", params)
         treedef = jax.tree.structure(params)
         leaves = [init_leaf(p) for p in treedef.flatten_up_to(params)]
         rows, cols, vs = zip(*leaves, strict=True) if leaves else ((), (), ())

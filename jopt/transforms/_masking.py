@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 import jax
 
 from jopt import _check as check
+from jopt._flat_tree import FlatTree
 from jopt.base import (
     GradientTransformation,
     GradientTransformationExtraArgs,
@@ -20,6 +21,7 @@ from jopt.base import (
     Params,
     with_extra_args_support,
 )
+from jopt.transforms._flat_masking import element_mask, masked_flat_update
 
 MASK_FIX = "build the mask from the params, e.g. jax.tree.map(lambda p: p.ndim > 1, params)"
 
@@ -89,10 +91,19 @@ def masked(
     inner = with_extra_args_support(inner)
 
     def init(params):
+        if isinstance(params, FlatTree):  # whole buffers; masked-out elements are zeroed
+            return MaskedState(inner_state=inner.init(params))
         mask_tree = resolve_tree_prefix(mask, params, "mask")
         return MaskedState(inner_state=inner.init(_apply_mask(params, mask_tree)))
 
     def update(updates, state, params=None, **extra_args):
+        if isinstance(updates, FlatTree):
+            keep = element_mask(resolve_tree_prefix(mask, updates.to_tree(), "mask"), updates)
+            new, inner_state = masked_flat_update(
+                inner, keep, updates, state.inner_state, params, extra_args,
+                mask_compatible_extra_args,
+            )  # fmt: skip
+            return new, MaskedState(inner_state=inner_state)
         mask_tree = resolve_tree_prefix(mask, updates, "mask", "updates")
         if mask_compatible_extra_args:
             structure = jax.tree.structure(updates)

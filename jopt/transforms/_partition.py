@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 import jax
 
 from jopt import _check as check
+from jopt._flat_capability import refuse_flat
 from jopt.base import GradientTransformation, GradientTransformationExtraArgs, OptState
 from jopt.transforms._masking import masked, resolve_tree_prefix
 
@@ -84,6 +85,7 @@ def partition(
         }  # fmt: skip
 
     def init(params):
+        refuse_flat("partition", params)
         groups = group_masks(params, "params")
         return PartitionState({label: tx.init(params) for label, tx in groups.items()})
 

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 
 from jopt import _check as check
 from jopt import tree
+from jopt._flat_capability import refuse_flat
 from jopt.base import GradientTransformation, Updates
 
 
@@ -71,6 +72,7 @@ def scale_by_sm3(
     new_weight = jnp.where(b2 == 1.0, 1.0, 1.0 - b2)
 
     def init(params):
+        refuse_flat("scale_by_sm3", params)
         if any(jnp.iscomplexobj(x) for x in jax.tree.leaves(params)):
             raise ValueError(
                 "params must be real for scale_by_sm3, got complex leaves; "
