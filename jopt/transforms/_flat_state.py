@@ -15,7 +15,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from jopt import _check
-from jopt._flat_tree import DEFAULT_MAX_LEAF_SIZE, FlatLayout
+from jopt._flat_capability import check_flat
+from jopt._flat_tree import DEFAULT_MAX_LEAF_SIZE, FlatLayout, FlatTree
 from jopt.base import (
     GradientTransformation,
     GradientTransformationExtraArgs,
@@ -27,8 +28,8 @@ from jopt.base import (
 class FlatStateState(NamedTuple):
     """State of :func:`flat_state`."""
 
-    # The inner transform's state over {"flat/<dtype>": 1-D buffer of the small leaves,
-    # "leaf/<index>": each large leaf as it is}.
+    # The inner transform's state over a FlatTree of the params: {"flat/<dtype>": 1-D
+    # buffer of the small leaves, "leaf/<index>": each large leaf as it is}.
     inner_state: OptState
 
 
@@ -40,12 +41,12 @@ def flat_state(
     Leaves of at most ``max_leaf_size`` elements are concatenated, per dtype, into one
     buffer; larger leaves are handed to ``inner`` unchanged. The result equals running
     ``inner`` leaf by leaf (up to float rounding of XLA's vectorisation) when ``inner`` is
-    elementwise: sgd, momentum, adam and its family, rmsprop, adagrad, lion, sign methods,
-    weight decay, clipping by value; and up to summation order with global reductions
-    (``clip_by_global_norm``). Do *not* wrap transforms that look at leaf shapes
-    (adafactor, lamb, lars, trust ratios, block norms, muon): on a flat buffer they see
-    one block instead of the layers. It is a single-device path: concatenating sharded
-    leaves would gather them.
+    one a :class:`jopt.FlatTree` runs (the inner transform receives a FlatTree of the
+    params): elementwise transforms, global reductions (up to summation order) and
+    per-leaf ones such as lamb, lars and block clipping; ``init`` refuses, by name,
+    transforms that need leaf shapes (adafactor, sm3, muon) and unknown ones. It is
+    :class:`jopt.FlatTree` applied to the update alone, a single-device path:
+    concatenating sharded leaves would gather them.
 
     Params and gradients stay one array per leaf (the contract), so every step still
     gathers the gradients and scatters the updates leaf by leaf; measure before adopting
@@ -66,7 +67,7 @@ def flat_state(
       >>> import jax.numpy as jnp, jopt
       >>> tx = jopt.flat_state(jopt.adam(1e-3))
       >>> state = tx.init({"b": jnp.zeros(3), "s": jnp.zeros(())})
-      >>> sorted(state.inner_state[0].mu)
+      >>> sorted(state.inner_state[0].mu.buffers)
       ['flat/float32']
     """
     _check.transformation("inner", inner)
@@ -74,16 +75,22 @@ def flat_state(
     inner = with_extra_args_support(inner)
 
     def init(params):
-        return FlatStateState(inner.init(FlatLayout.of(params, max_leaf_size).gather(params)))
+        flat = FlatTree.from_tree(params, max_leaf_size)
+        check_flat("flat_state", [inner], flat)
+        return FlatStateState(inner.init(flat))
 
     def update(updates, state, params=None, **extra_args):
         layout = FlatLayout.of(updates, max_leaf_size)
-        flat_params = None if params is None else layout.gather(params)
+
+        def gather(tree):
+            return FlatTree(layout.gather(tree), layout)
+
+        flat_params = None if params is None else gather(params)
         if "grad" in extra_args:
-            extra_args["grad"] = layout.gather(extra_args["grad"])
+            extra_args["grad"] = gather(extra_args["grad"])
         flat_updates, inner_state = inner.update(
-            layout.gather(updates), state.inner_state, flat_params, **extra_args
+            gather(updates), state.inner_state, flat_params, **extra_args
         )
-        return layout.scatter(flat_updates), FlatStateState(inner_state)
+        return layout.scatter(flat_updates.buffers), FlatStateState(inner_state)
 
     return GradientTransformationExtraArgs(init, update)
