@@ -30,8 +30,8 @@ def test_tiny_benchmark_writes_json_markdown_and_png(tmp_path):
     }
     for row in results["rows"]:
         assert row["step_s"]["jopt"] > 0 and row["step_s"]["optax"] > 0 and row["control_ratio"] > 0
-        assert (row["fast_ratio"] is None) == (row["optimizer"] == "lamb")
-        assert (row["flat_state_ratio"] is None) == (row["optimizer"] == "lamb")
+        # lamb reduces per leaf on a FlatTree's blocks: it has fast-path rows too.
+        assert row["fast_ratio"] is not None and row["flat_state_ratio"] is not None
     table = (tmp_path / "results.md").read_text()
     assert "| 1024x4K | adam |" in table and results["device"] in table
     assert (tmp_path / "ratios.png").read_bytes()[:4] == b"\x89PNG"
@@ -40,8 +40,9 @@ def test_tiny_benchmark_writes_json_markdown_and_png(tmp_path):
 def test_tiny_train_step_benchmark_times_all_three_variants(capsys):
     train_step.main(["--layers", "3", "--width", "16", "--repetitions", "2", "--warmup", "1"])
     out = capsys.readouterr().out
-    for variant in ("optax", "jopt", "jopt_fast"):
-        assert f"{variant:>10}: " in out
+    for variant in ("optax", "jopt", "fast"):
+        for name in ("adam", "lamb"):
+            assert f"{variant + '_' + name:>12}: " in out
 
 
 _HLO = """HloModule jit_step, entry_computation_layout={(f32[8]{0}, f32[8]{0})->f32[8]{0}}
