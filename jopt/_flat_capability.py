@@ -24,7 +24,7 @@ import types
 from typing import Any
 
 from jopt._flat_tree import FlatTree
-from jopt.base import GradientTransformationExtraArgs, with_extra_args_support
+from jopt.base import EmptyState, GradientTransformationExtraArgs, with_extra_args_support
 
 _ELEMENTWISE = frozenset(
     """
@@ -159,11 +159,14 @@ def _refusal(tx: Any) -> str | None:
     if getattr(tx.update, _DECLARED, None) is not None:
         return None
     name, is_jopt = _factory_name(tx)
-    if is_jopt and name in _ELEMENTWISE | _PER_LEAF:
+    if not is_jopt:  # name the library: optax's chain is not jopt's
+        module = getattr(tx.update, "__module__", None) or type(tx).__module__
+        return _unknown(f"{module.split('.')[0]}'s {name}")
+    if name in _ELEMENTWISE | _PER_LEAF:
         return None
-    if is_jopt and name in _LEAF_SHAPES:
+    if name in _LEAF_SHAPES:
         return f"{name} cannot run on a FlatTree: {_LEAF_SHAPES[name]}"
-    if not (is_jopt and name in _COMBINATORS):
+    if name not in _COMBINATORS:
         return _unknown(name)
     for inner in _inner_of(tx):
         why = _refusal(inner) if hasattr(inner, "update") else _factory_refusal(inner)
@@ -175,8 +178,9 @@ def _refusal(tx: Any) -> str | None:
 def _factory_refusal(factory: Any) -> str | None:
     """A factory held by a combinator (``inject_hyperparams``): jopt's build checked chains."""
     name = getattr(factory, "__name__", repr(factory))
-    if not getattr(factory, "__module__", "").startswith("jopt."):
-        return _unknown(name)
+    module = getattr(factory, "__module__", None) or ""
+    if not module.startswith("jopt."):
+        return _unknown(f"{module.split('.')[0]}'s {name}")
     if name in _LEAF_SHAPES:
         return f"{name} cannot run on a FlatTree: {_LEAF_SHAPES[name]}"
     return None
@@ -216,3 +220,13 @@ def refuse_flat(name: str, params: Any) -> None:
             f"{name} cannot run on a FlatTree: {_LEAF_SHAPES[name]}; keep the parameters as "
             "a tree for this transform (pass params instead of jopt.FlatTree.from_tree(params))"
         )
+
+
+def refusing_empty_init(name: str):
+    """The ``init`` of a stateless transform that needs leaf shapes: refuses a FlatTree."""
+
+    def init(params):
+        refuse_flat(name, params)
+        return EmptyState()
+
+    return init

@@ -243,3 +243,29 @@ def test_layout_packs_equal_sizes_together_largest_first():
                                            (120, 1, 1))  # fmt: skip
     keep = element_mask(jax.tree.map(lambda p: p.ndim > 1, _model_tree()), flat)
     assert keep["flat/float32"].tolist() == [True] * 104 + [False] * 17
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: jopt.MultiSteps(optax.adam(0.1), 2).gradient_transformation(),
+        lambda: jopt.inject_hyperparams(optax.adam)(learning_rate=0.1),
+        lambda: jopt.apply_if_finite(optax.sgd(0.1), 3),
+        lambda: jopt.masked(optax.scale_by_adam(), lambda p: jax.tree.map(bool, p)),
+        lambda: jopt.inject_hyperparams(jopt.adafactor)(learning_rate=0.1),
+        lambda: jopt.contrib.scale_by_muon(),
+        lambda: jopt.centralize(),
+    ],
+    ids=[
+        "multi_steps",
+        "inject",
+        "apply_if_finite",
+        "masked",
+        "inject_adafactor",
+        "muon",
+        "centralize",
+    ],
+)
+def test_jopt_wrappers_refuse_unknown_inner_transforms_and_bare_shape_transforms_refuse(make):
+    with pytest.raises(ValueError, match="FlatTree"):
+        make().init(jopt.FlatTree.from_tree(_model_tree()))

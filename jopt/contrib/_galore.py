@@ -11,6 +11,7 @@ import jax.numpy as jnp
 
 from jopt import _check as check
 from jopt import tree as jtree
+from jopt._flat_capability import refuse_flat
 from jopt._hyper import zero_count
 from jopt.base import (
     GradientTransformation,
@@ -143,6 +144,7 @@ def scale_by_galore(
         return jax.tree.transpose(jax.tree.structure(tree), jax.tree.structure((0, 0)), pairs)
 
     def init(params):
+        refuse_flat("scale_by_galore", params)
         if not jax.tree.leaves(params):
             return GaLoreState(zero_count(), base_optimizer.init(params), params)
         pairs = jax.tree.map(shapes, params, dims_of(params), is_leaf=_is_dims_leaf)

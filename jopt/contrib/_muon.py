@@ -11,8 +11,9 @@ import numpy as np
 
 from jopt import _check as check
 from jopt import tree as jtree
+from jopt._flat_capability import refuse_flat, refusing_empty_init
 from jopt._hyper import zero_count
-from jopt.base import GradientTransformation, ScalarOrSchedule, Updates, init_empty_state
+from jopt.base import GradientTransformation, ScalarOrSchedule, Updates
 from jopt.contrib._newton_schulz import (
     PRECONDITIONINGS,
     MuonDimensionNumbers,
@@ -139,6 +140,7 @@ def scale_by_muon(
     )
 
     def init(params):
+        refuse_flat("scale_by_muon", params)
         coeffs = jnp.asarray(ns_coeffs)
         if coeffs.ndim == 2:
             coeffs = coeffs[-ns_steps:]
@@ -198,7 +200,7 @@ def scale_by_shape(
         del params
         return _map_dims(scaled, updates, _resolve(weight_dimension_numbers, updates)), state
 
-    return GradientTransformation(init_empty_state, update)
+    return GradientTransformation(refusing_empty_init("scale_by_shape"), update)
 
 
 def muon(

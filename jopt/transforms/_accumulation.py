@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from jopt import _check, tree
+from jopt._flat_capability import check_flat
 from jopt.base import (
     ArrayTree,
     GradientTransformation,
@@ -160,6 +161,7 @@ class MultiSteps:
 
     def init(self, params: Params) -> MultiStepsState:
         """The initial state: zero counters, zero accumulator, the inner optimizer's state."""
+        check_flat("MultiSteps", [self._opt], params)
         acc_grads = jax.tree.map(lambda p: jnp.zeros_like(p, dtype=self._leaf_dtype(p)), params)
         gradient_step = jnp.zeros([], jnp.int32)
         # The accumulator doubles as the zero updates the skip function is probed

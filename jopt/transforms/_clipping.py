@@ -12,6 +12,7 @@ import jax.numpy as jnp
 
 from jopt import _check as check
 from jopt import tree
+from jopt._flat_capability import refusing_empty_init
 from jopt._flat_tree import FlatTree
 from jopt._leaf_rows import map_leaf_rows, row_rms
 from jopt.base import ArrayTree, EmptyState, GradientTransformation, init_empty_state
@@ -273,4 +274,4 @@ def adaptive_grad_clip(
         )
         return jax.tree.map(unitwise_clip, g_norm, max_norm, updates), state
 
-    return GradientTransformation(init_empty_state, update)
+    return GradientTransformation(refusing_empty_init("adaptive_grad_clip"), update)

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from jopt import _check, tree
+from jopt._flat_capability import check_flat
 from jopt.base import (
     GradientTransformation,
     GradientTransformationExtraArgs,
@@ -107,6 +108,7 @@ def conditionally_transform(
     inner = with_extra_args_support(inner)
 
     def init(params):
+        check_flat("conditionally_transform", [inner], params)
         return ConditionallyTransformState(inner.init(params), jnp.zeros([], jnp.int32))
 
     def update(updates, state, params=None, **extra_args):
@@ -148,6 +150,7 @@ def conditionally_mask(
     inner = with_extra_args_support(inner)
 
     def init(params):
+        check_flat("conditionally_mask", [inner], params)
         return ConditionallyMaskState(jnp.zeros([], jnp.int32), inner.init(params))
 
     def update(updates, state, params=None, **extra_args):

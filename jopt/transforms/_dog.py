@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 from jopt import _check as check
 from jopt import tree
+from jopt._flat_capability import refuse_flat
 from jopt.base import GradientTransformation
 
 
@@ -56,6 +57,7 @@ def scale_by_distance_over_gradients(
     check.number("global_scale", global_scale)
 
     def init(params):
+        refuse_flat("scale_by_distance_over_gradients", params)
         return ScaleByDistanceOverGradientsState(
             max_dist=jax.tree.map(lambda x: reps_rel * (1 + _distance(x)), params),
             grad_sum_of_squares=jax.tree.map(lambda _: jnp.zeros(1), params),

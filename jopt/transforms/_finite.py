@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from jopt import _check, tree
+from jopt._flat_capability import check_flat
 from jopt.base import (
     GradientTransformation,
     GradientTransformationExtraArgs,
@@ -56,6 +57,7 @@ def apply_if_finite(
     inner = with_extra_args_support(inner)
 
     def init(params):
+        check_flat("apply_if_finite", [inner], params)
         return ApplyIfFiniteState(
             notfinite_count=jnp.zeros([], jnp.int32),
             last_finite=jnp.array(True, jnp.bool_),

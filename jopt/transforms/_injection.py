@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jopt import _check, tree
+from jopt._flat_capability import check_flat
 from jopt.base import (
     GradientTransformation,
     GradientTransformationExtraArgs,
@@ -211,7 +212,9 @@ def inject_hyperparams(
                 # callable mask passed as a hyperparameter gives a Python bool, which the
                 # factory must see as such (an array bool cannot be branched on under jit).
                 hyperparams[k] = _convert_floats(s(schedule_states[k]), dtype)
-            inner_state = inner_factory(**other, **hyperparams).init(params)
+            inner = inner_factory(**other, **hyperparams)
+            check_flat("inject_hyperparams", [inner], params)
+            inner_state = inner.init(params)
             return InjectStatefulHyperparamsState(
                 count=jnp.zeros([], jnp.int32),
                 hyperparams={k: jnp.asarray(v) for k, v in hyperparams.items()},

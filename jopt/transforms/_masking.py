@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 import jax
 
 from jopt import _check as check
+from jopt._flat_capability import check_flat
 from jopt._flat_tree import FlatTree
 from jopt.base import (
     GradientTransformation,
@@ -91,6 +92,7 @@ def masked(
     inner = with_extra_args_support(inner)
 
     def init(params):
+        check_flat("masked", [inner], params)
         if isinstance(params, FlatTree):  # whole buffers; masked-out elements are zeroed
             return MaskedState(inner_state=inner.init(params))
         mask_tree = resolve_tree_prefix(mask, params, "mask")

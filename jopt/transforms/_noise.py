@@ -11,6 +11,7 @@ import numpy as np
 
 from jopt import _check as check
 from jopt import tree
+from jopt._flat_capability import refuse_flat
 from jopt._hyper import zero_count
 from jopt.base import GradientTransformation
 
@@ -93,6 +94,7 @@ def add_noise(
     key = _resolve_key(key, seed, "add_noise")
 
     def init(params):
+        refuse_flat("add_noise", params)
         del params
         return AddNoiseState(count=zero_count(), rng_key=key)
 

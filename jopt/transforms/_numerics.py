@@ -13,6 +13,7 @@ import jax.numpy as jnp
 
 from jopt import _check as check
 from jopt import tree
+from jopt._flat_capability import refusing_empty_init
 from jopt.base import EmptyState, GradientTransformation, init_empty_state
 
 
@@ -89,7 +90,7 @@ def centralize() -> GradientTransformation:
         del params
         return jax.tree.map(_subtract_mean, updates), state
 
-    return GradientTransformation(init_empty_state, update)
+    return GradientTransformation(refusing_empty_init("centralize"), update)
 
 
 def normalize_by_update_norm(
