@@ -28,33 +28,47 @@ memory-bound, and copying them into a shared buffer would cost more than it save
 @dataclasses.dataclass(frozen=True)
 class FlatLayout:
     """Where each leaf of a tree lives: its buffer key, its offset there (None: a buffer
-    of its own) and its shape. Hashable, so it can be static pytree metadata."""
+    of its own), its shape and dtype. Hashable, so it can be static pytree metadata.
+
+    The one description of flattening in jopt: :class:`FlatTree`, :func:`jopt.flat_state`
+    and :func:`jopt.flatten` (:meth:`of` with ``one_vector``) all pack with it."""
 
     treedef: Any
     keys: tuple[str, ...]
     offsets: tuple[int | None, ...]
     shapes: tuple[tuple[int, ...], ...]
+    dtypes: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, tree: Any, max_leaf_size: int = DEFAULT_MAX_LEAF_SIZE) -> FlatLayout:
+    def of(
+        cls, tree: Any, max_leaf_size: int = DEFAULT_MAX_LEAF_SIZE, *, one_vector: bool = False
+    ) -> FlatLayout:
         """The layout of ``tree``: leaves of at most ``max_leaf_size`` elements are packed
         into one buffer per dtype (key ``"flat/<dtype>"``), largest first and leaves of
         equal size next to each other (in tree order among them), so that per-leaf
         reductions see a few ``(leaves, size)`` blocks (:meth:`runs`); larger leaves keep
-        their own buffer (key ``"leaf/<index>"``)."""
+        their own buffer (key ``"leaf/<index>"``). With ``one_vector``, every leaf goes, in
+        tree order, into one buffer of the promoted dtype (optax's ``flatten``)."""
         leaves, treedef = jax.tree.flatten(tree)
         shapes = [tuple(jnp.shape(leaf)) for leaf in leaves]
-        keys, ends = [], {}
-        for index, (leaf, shape) in enumerate(zip(leaves, shapes, strict=True)):
-            small = math.prod(shape) <= max_leaf_size
-            keys.append(f"flat/{jnp.result_type(leaf).name}" if small else f"leaf/{index:06d}")
+        dtypes = [jnp.result_type(leaf).name for leaf in leaves]
+        if one_vector:
+            key = "flat/" + (jnp.result_type(*leaves).name if leaves else "float32")
+            keys = [key] * len(leaves)
+            order = list(range(len(leaves)))
+        else:
+            keys = [
+                f"flat/{dtype}" if math.prod(shape) <= max_leaf_size else f"leaf/{index:06d}"
+                for index, (shape, dtype) in enumerate(zip(shapes, dtypes, strict=True))
+            ]
+            order = sorted(range(len(leaves)), key=lambda i: -math.prod(shapes[i]))
         offsets: list[int | None] = [None] * len(leaves)
-        by_size = sorted(range(len(leaves)), key=lambda i: -math.prod(shapes[i]))
-        for index in by_size:
+        ends: dict[str, int] = {}
+        for index in order:
             if keys[index].startswith("flat/"):
                 offsets[index] = ends.get(keys[index], 0)
                 ends[keys[index]] = offsets[index] + math.prod(shapes[index])
-        return cls(treedef, tuple(keys), tuple(offsets), tuple(shapes))
+        return cls(treedef, tuple(keys), tuple(offsets), tuple(shapes), tuple(dtypes))
 
     def _packed(self) -> dict[str, list[int]]:
         """For each flat buffer, the indices of its leaves in buffer order."""
@@ -115,7 +129,8 @@ class FlatLayout:
         for key, order in self._packed().items():
             sizes = [math.prod(self.shapes[i]) for i in order]
             for index, piece in zip(order, jax.lax.split(buffers[key], sizes), strict=True):
-                leaves[index] = piece.reshape(self.shapes[index])
+                # A one-vector layout promoted mixed dtypes: each leaf gets its own back.
+                leaves[index] = piece.reshape(self.shapes[index]).astype(self.dtypes[index])
         for index, (key, offset) in enumerate(zip(self.keys, self.offsets, strict=True)):
             if offset is None:
                 leaves[index] = buffers[key]

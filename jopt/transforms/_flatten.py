@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
-import jax
 import jax.numpy as jnp
 
 from jopt import _check
+from jopt._flat_tree import FlatLayout
 from jopt.base import (
     GradientTransformation,
     GradientTransformationExtraArgs,
@@ -15,24 +13,13 @@ from jopt.base import (
 )
 
 
-def _ravel(tree):
-    leaves = jax.tree.leaves(tree)
-    if not leaves:
-        return jnp.zeros([0], jnp.float32)
-    return jnp.concatenate([jnp.reshape(leaf, [-1]) for leaf in leaves])
+def _ravel(layout: FlatLayout, tree):
+    buffers = layout.gather(tree)
+    return next(iter(buffers.values())) if buffers else jnp.zeros([0], jnp.float32)
 
 
-def _unravel(like, flat):
-    leaves, treedef = jax.tree.flatten(like)
-    pieces, start = [], 0
-    for leaf in leaves:
-        size = math.prod(jnp.shape(leaf))
-        # Slices of a static offset: concatenation promoted mixed dtypes, so each
-        # piece goes back to its own leaf's dtype.
-        piece = jax.lax.slice_in_dim(flat, start, start + size)
-        pieces.append(jnp.reshape(piece, jnp.shape(leaf)).astype(jnp.result_type(leaf)))
-        start += size
-    return jax.tree.unflatten(treedef, pieces)
+def _unravel(layout: FlatLayout, flat):
+    return layout.scatter({key: flat for key in set(layout.keys)})
 
 
 def flatten(inner: GradientTransformation) -> GradientTransformationExtraArgs:
@@ -55,11 +42,14 @@ def flatten(inner: GradientTransformation) -> GradientTransformationExtraArgs:
     inner = with_extra_args_support(inner)
 
     def init(params):
-        return inner.init(_ravel(params))
+        return inner.init(_ravel(FlatLayout.of(params, one_vector=True), params))
 
     def update(updates, state, params=None, **extra_args):
-        flat_params = None if params is None else _ravel(params)
-        flat_updates, state = inner.update(_ravel(updates), state, flat_params, **extra_args)
-        return _unravel(updates, flat_updates), state
+        layout = FlatLayout.of(updates, one_vector=True)
+        flat_params = None if params is None else _ravel(layout, params)
+        flat_updates, state = inner.update(
+            _ravel(layout, updates), state, flat_params, **extra_args
+        )
+        return _unravel(layout, flat_updates), state
 
     return GradientTransformationExtraArgs(init, update)
