@@ -149,12 +149,15 @@ class FlatTree:
     and ``"leaf/<index>"``; they jit, vmap, donate and checkpoint like any leaves.
 
     The update equals the per-leaf update (up to float rounding of XLA's vectorisation)
-    for *elementwise* transforms: sgd, momentum, adam and its family, rmsprop, adagrad,
-    lion, sign methods, weight decay, clipping by value; and up to summation order with
-    global reductions (``clip_by_global_norm``). Transforms that look at leaf shapes
-    (adafactor, lamb, lars, trust ratios, block norms, muon) would see one block instead
-    of the layers: keep the per-leaf tree for them. Concatenating sharded leaves gathers
-    them, so it is a path for replicated or single-device parameters.
+    for *elementwise* transforms (sgd, momentum, adam and its family, rmsprop, adagrad,
+    lion, sign methods, weight decay, clipping by value, and up to summation order those
+    that sum over all elements, such as ``clip_by_global_norm``), for *per-leaf* ones that
+    reduce each leaf through the layout (lamb, lars, trust ratios, block norms,
+    ``clip_by_block_rms``, novograd) and for masks chosen by leaf. Transforms that need
+    leaf shapes (adafactor, sm3, muon), ``partition`` and transforms jopt does not know
+    (yours, optax's; see :func:`jopt.declare_elementwise`) refuse a FlatTree at ``init``
+    with an error that names them. Concatenating sharded leaves gathers them, so it is a
+    path for replicated or single-device parameters.
 
     Example:
       >>> import jax, jax.numpy as jnp, jopt
@@ -176,7 +179,8 @@ class FlatTree:
 
     @classmethod
     def from_tree(cls, tree: Any, max_leaf_size: int = DEFAULT_MAX_LEAF_SIZE) -> FlatTree:
-        """Pack ``tree``'s leaves of at most ``max_leaf_size`` elements into one buffer per dtype.
+        """Pack ``tree``'s leaves of at most ``max_leaf_size`` elements into one buffer per dtype
+        (largest first, leaves of equal size together).
 
         Args:
           tree: a pytree of arrays (or scalars).
