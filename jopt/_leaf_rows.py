@@ -92,3 +92,17 @@ def row_norm(x: jax.Array) -> jax.Array:
 def row_rms(x: jax.Array) -> jax.Array:
     """Each row's root mean square, as a column."""
     return jnp.sqrt(jnp.mean(jnp.real(jnp.conj(x) * x), axis=-1, keepdims=True))
+
+
+def floored_row_norm(x: jax.Array, floor: Any, mean: bool = False) -> jax.Array:
+    """``max(norm(row), floor)`` (the RMS with ``mean``) of each row, as a column, in one pass.
+
+    Its gradient is 0, not NaN, where the floor wins: the square root only ever sees the
+    sum of squares where that exceeds ``floor**2`` (ones elsewhere). The leaf-by-leaf
+    path gets this from a second reduction of a masked copy; here that would be a
+    second pass over the buffer.
+    """
+    squares = jnp.real(jnp.conj(x) * x)
+    total = jnp.mean(squares, -1, keepdims=True) if mean else row_sum(squares)
+    wins = total <= jnp.square(floor)
+    return jnp.where(wins, floor, jnp.sqrt(jnp.where(wins, jnp.ones_like(total), total)))

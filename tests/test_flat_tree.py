@@ -269,3 +269,15 @@ def test_layout_packs_equal_sizes_together_largest_first():
 def test_jopt_wrappers_refuse_unknown_inner_transforms_and_bare_shape_transforms_refuse(make):
     with pytest.raises(ValueError, match="FlatTree"):
         make().init(jopt.FlatTree.from_tree(_model_tree()))
+
+
+def test_floored_block_norms_have_finite_gradients_at_zero_leaves():
+    params = {"w": jnp.zeros((2, 3)), "b": jnp.ones(3)}
+    tx = jopt.chain(jopt.scale_by_param_block_norm(), jopt.scale_by_trust_ratio(min_norm=0.1))
+
+    def moved(flat):
+        updates, _ = tx.update(jax.tree.map(lambda x: x + 1.0, flat), tx.init(flat), flat)
+        return jnp.sum(jopt.apply_updates(flat, updates).buffers["flat/float32"])
+
+    grads = jax.grad(moved)(jopt.FlatTree.from_tree(params))
+    assert np.isfinite(np.asarray(grads.buffers["flat/float32"])).all()

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 
 from jopt import _check as check
 from jopt._flat_tree import FlatTree
-from jopt._leaf_rows import map_leaf_rows, row_norm, row_rms
+from jopt._leaf_rows import floored_row_norm, map_leaf_rows
 from jopt.base import EmptyState, GradientTransformation, init_empty_state
 
 
@@ -33,10 +33,15 @@ def _rms(x: jax.Array) -> jax.Array:
 
 
 def _leafwise(f, updates, params):
-    """``f(u, p, norm, rms)`` leaf by leaf, or by blocks of leaves on a FlatTree."""
+    """``f(u, p, norm, rms)`` leaf by leaf, or by blocks of leaves on a FlatTree, where
+    ``norm(x, floor)`` and ``rms(x, floor)`` are the statistic floored at ``floor``."""
     if isinstance(updates, FlatTree):
-        return map_leaf_rows(lambda u, p: f(u, p, row_norm, row_rms), updates, params)
-    return jax.tree.map(lambda u, p: f(u, p, _norm, _rms), updates, params)
+        norm = lambda x, floor: floored_row_norm(x, floor)  # noqa: E731
+        rms = lambda x, floor: floored_row_norm(x, floor, mean=True)  # noqa: E731
+        return map_leaf_rows(lambda u, p: f(u, p, norm, rms), updates, params)
+    norm = lambda x, floor: _floored(_norm, x, floor)  # noqa: E731
+    rms = lambda x, floor: _floored(_rms, x, floor)  # noqa: E731
+    return jax.tree.map(lambda u, p: f(u, p, norm, rms), updates, params)
 
 
 def scale_by_trust_ratio(
@@ -66,8 +71,8 @@ def scale_by_trust_ratio(
 
     def scale_leaf(u, p, norm, rms):
         del rms
-        param_norm = _floored(norm, p, min_norm)
-        update_norm = _floored(norm, u, min_norm)
+        param_norm = norm(p, min_norm)
+        update_norm = norm(u, min_norm)
         ratio = trust_coefficient * param_norm / (update_norm + eps)
         degenerate = jnp.logical_or(param_norm == 0.0, update_norm == 0.0)
         return u * jnp.where(degenerate, jnp.array(1.0, dtype=p.dtype), ratio)
@@ -93,7 +98,7 @@ def scale_by_param_block_norm(min_scale: float | jax.Array = 1e-3) -> GradientTr
 
     def update(updates, state, params=None):
         check.params_given("scale_by_param_block_norm", params)
-        updates = _leafwise(lambda u, p, norm, _: u * _floored(norm, p, min_scale), updates, params)
+        updates = _leafwise(lambda u, p, norm, _: u * norm(p, min_scale), updates, params)
         return updates, state
 
     return GradientTransformation(init_empty_state, update)
@@ -113,7 +118,7 @@ def scale_by_param_block_rms(min_scale: float | jax.Array = 1e-3) -> GradientTra
 
     def update(updates, state, params=None):
         check.params_given("scale_by_param_block_rms", params)
-        updates = _leafwise(lambda u, p, _, rms: u * _floored(rms, p, min_scale), updates, params)
+        updates = _leafwise(lambda u, p, _, rms: u * rms(p, min_scale), updates, params)
         return updates, state
 
     return GradientTransformation(init_empty_state, update)
