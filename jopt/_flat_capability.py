@@ -11,8 +11,8 @@ gives the per-leaf result only if the transform is
   capable as they are.
 
 Everything else refuses a FlatTree at ``init``, naming the transform: those that need
-the leaves' shapes or draw per-leaf randomness (:data:`_LEAF_SHAPES`), those that choose
-leaves by path, and every transform jopt does not know (yours, optax's) unless it is
+the leaves' shapes or draw per-leaf randomness (:data:`_LEAF_SHAPES`) and every
+transform jopt does not know (yours, optax's) unless it is
 marked with :func:`declare_elementwise`. The classification is keyed here, centrally, by
 the name of the factory that built the transform (the function whose ``update`` closure
 it is), so the factories themselves carry no flag.
@@ -49,7 +49,7 @@ _PER_LEAF = frozenset(
 _COMBINATORS = frozenset(
     """
     MultiSteps apply_if_finite chain conditionally_mask conditionally_transform flat_state
-    inject_hyperparams inject_stateful_hyperparams lookahead mechanize named_chain sam
+    inject_hyperparams inject_stateful_hyperparams lookahead mechanize named_chain partition sam
     masked scale_by_sophia schedule_free split_real_and_imaginary with_extra_args_support
     """.split()
 )
@@ -57,7 +57,6 @@ _LEAF_SHAPES = {
     "adaptive_grad_clip": "it clips each leaf by unit-wise norms over the leaf's axes",
     "add_noise": "it draws its noise leaf by leaf, so a buffer would get other numbers",
     "centralize": "it subtracts each leaf's mean over its own axes",
-    "partition": "it chooses a transform for each leaf by label",
     "per_example_global_norm_clip": "it reads the leading batch axis of every leaf",
     "per_example_layer_norm_clip": "it reads the leading batch axis of every leaf",
     "scale_by_distance_over_gradients": "it keeps a distance and a gradient sum per leaf",

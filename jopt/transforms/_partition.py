@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 import jax
 
 from jopt import _check as check
-from jopt._flat_capability import refuse_flat
+from jopt._flat_tree import model_params
 from jopt.base import GradientTransformation, GradientTransformationExtraArgs, OptState
 from jopt.transforms._masking import masked, resolve_tree_prefix
 
@@ -85,13 +85,13 @@ def partition(
         }  # fmt: skip
 
     def init(params):
-        refuse_flat("partition", params)
-        groups = group_masks(params, "params")
+        # A FlatTree's labels are chosen on its tree; masked spreads them over the buffers.
+        groups = group_masks(model_params(params), "params")
         return PartitionState({label: tx.init(params) for label, tx in groups.items()})
 
     def update(updates, state, params=None, **extra_args):
         new_states = {}
-        for label, tx in group_masks(updates, "updates").items():
+        for label, tx in group_masks(model_params(updates), "updates").items():
             updates, new_states[label] = tx.update(
                 updates, state.inner_states[label], params, **extra_args
             )
