@@ -154,9 +154,9 @@ class FlatTree:
     that sum over all elements, such as ``clip_by_global_norm``), for *per-leaf* ones that
     reduce each leaf through the layout (lamb, lars, trust ratios, block norms,
     ``clip_by_block_rms``, novograd) and for masks and labels chosen by leaf (``masked``,
-    ``partition``). Transforms that need leaf shapes (adafactor, sm3, muon) and those jopt does not know
-    (yours, optax's; see :func:`jopt.declare_elementwise`) refuse a FlatTree at ``init``
-    with an error that names them. Concatenating sharded leaves gathers them, so it is a
+    ``partition``). Transforms that need leaf shapes (adafactor, sm3, muon) and those jopt
+    does not know (yours, optax's; see :func:`jopt.declare_elementwise`) refuse a FlatTree
+    at ``init`` with an error that names them. Concatenating sharded leaves gathers them, so it is a
     path for replicated or single-device parameters.
 
     Example:
