@@ -281,3 +281,27 @@ def test_floored_block_norms_have_finite_gradients_at_zero_leaves():
 
     grads = jax.grad(moved)(jopt.FlatTree.from_tree(params))
     assert np.isfinite(np.asarray(grads.buffers["flat/float32"])).all()
+
+
+def test_every_jopt_transform_in_the_registry_is_classified():
+    from jopt import _flat_capability as capability  # noqa: PLC0415
+
+    known = (
+        capability._ELEMENTWISE
+        | capability._PER_LEAF
+        | capability._COMBINATORS
+        | set(capability._LEAF_SHAPES)
+    )
+    unclassified = set()
+
+    def visit(tx):
+        name, is_jopt = capability._factory_name(tx)
+        if is_jopt and name not in known and name != "stateless":  # stateless: a user function
+            unclassified.add(name)
+        for inner in capability._inner_of(tx):
+            if hasattr(inner, "update"):
+                visit(inner)
+
+    for case in CASES:
+        visit(case.make())
+    assert not unclassified
