@@ -57,6 +57,8 @@ _LEAF_SHAPES = {
     "adaptive_grad_clip": "it clips each leaf by unit-wise norms over the leaf's axes",
     "add_noise": "it draws its noise leaf by leaf, so a buffer would get other numbers",
     "centralize": "it subtracts each leaf's mean over its own axes",
+    "differentially_private_aggregate": "it clips each example's gradient along the batch axis",
+    "hutchinson_estimator_diag_hessian": "it draws its probe vectors leaf by leaf",
     "per_example_global_norm_clip": "it reads the leading batch axis of every leaf",
     "per_example_layer_norm_clip": "it reads the leading batch axis of every leaf",
     "scale_by_distance_over_gradients": "it keeps a distance and a gradient sum per leaf",
@@ -65,6 +67,11 @@ _LEAF_SHAPES = {
     "scale_by_muon": "it orthogonalises each matrix",
     "scale_by_shape": "it scales each leaf by its matrix shape",
     "scale_by_sm3": "it keeps one accumulator per axis of each leaf",
+}
+# Wrappers of a function jopt cannot inspect: unknown, like a transform of your own.
+_USER_FUNCTIONS = {
+    "stateless": "stateless wraps a function jopt cannot inspect",
+    "stateless_with_tree_map": "stateless_with_tree_map applies a function jopt cannot inspect",
 }
 _DECLARED = "_jopt_flat_capability"
 
@@ -165,6 +172,8 @@ def _refusal(tx: Any) -> str | None:
         return None
     if name in _LEAF_SHAPES:
         return f"{name} cannot run on a FlatTree: {_LEAF_SHAPES[name]}"
+    if name in _USER_FUNCTIONS:
+        return f"{_USER_FUNCTIONS[name]}; " + _unknown("it")
     if name not in _COMBINATORS:
         return _unknown(name)
     for inner in _inner_of(tx):

@@ -291,12 +291,13 @@ def test_every_jopt_transform_in_the_registry_is_classified():
         | capability._PER_LEAF
         | capability._COMBINATORS
         | set(capability._LEAF_SHAPES)
+        | set(capability._USER_FUNCTIONS)
     )
     unclassified = set()
 
     def visit(tx):
         name, is_jopt = capability._factory_name(tx)
-        if is_jopt and name not in known and name != "stateless":  # stateless: a user function
+        if is_jopt and name not in known:
             unclassified.add(name)
         for inner in capability._inner_of(tx):
             if hasattr(inner, "update"):
