@@ -76,44 +76,35 @@ def scale_by_novograd(
     def normalized(g, p, nu):
         return g / (jnp.sqrt(nu + eps_root) + eps) + weight_decay * p
 
+    def leafwise(f, *args, per_leaf=False):
+        if isinstance(args[0], FlatTree):
+            return map_leaf_rows(lambda *xs: f(*xs, row_norm), *args, per_leaf=per_leaf)
+        return jax.tree.map(lambda *xs: f(*xs, jnp.linalg.norm), *args)
+
     def first_nu(grads, nu):
+        if isinstance(grads, FlatTree):
+            return map_leaf_rows(
+                lambda g, n: (row_norm(g) ** 2).astype(n.dtype), grads, nu, per_leaf=True
+            )
         return jax.tree.map(lambda g, n: (jnp.linalg.norm(g) ** 2).astype(n.dtype), grads, nu)
 
     def next_nu(grads, nu):
-        return tree.update_moment(jax.tree.map(lambda g: jnp.linalg.norm(g) ** 2, grads), nu, b2, 1)
+        squared = leafwise(lambda g, norm: norm(g) ** 2, grads, per_leaf=True)
+        return tree.update_moment(squared, nu, b2, 1)
 
     def first_mu(grads, params, mu, nu):
         del mu
-        return jax.tree.map(normalized, grads, params, nu)
+        return leafwise(lambda g, p, n, _: normalized(g, p, n), grads, params, nu)
 
     def next_mu(grads, params, mu, nu):
-        return jax.tree.map(lambda m, g, p, n: b1 * m + normalized(g, p, n), mu, grads, params, nu)
-
-    def flat_moments(first, grads, params, mu, nu):
-        """Both moments on a FlatTree, by blocks of equal-size leaves; a select instead of
-        a ``lax.cond`` keeps the step one fused pass over the buffers."""
-
-        def next_nu_rows(g, n):
-            squared = row_norm(g) ** 2
-            return jnp.where(first, squared.astype(n.dtype), (1 - b2) * squared + b2 * n)
-
-        nu = map_leaf_rows(next_nu_rows, grads, nu, per_leaf=True)
-
-        def next_mu_rows(m, g, p, n):
-            step = normalized(g, p, n)
-            return jnp.where(first, step, b1 * m + step)
-
-        return map_leaf_rows(next_mu_rows, mu, grads, params, nu), nu
+        return leafwise(lambda m, g, p, n, _: b1 * m + normalized(g, p, n), mu, grads, params, nu)
 
     def update(updates, state, params=None):
         check.params_given("scale_by_novograd", params)
         count = tree.safe_increment(state.count)
         # The first step seeds the moments with the raw statistics instead of decaying zeros.
-        if isinstance(updates, FlatTree):
-            mu, nu = flat_moments(count == 1, updates, params, state.mu, state.nu)
-        else:
-            nu = jax.lax.cond(count == 1, first_nu, next_nu, updates, state.nu)
-            mu = jax.lax.cond(count == 1, first_mu, next_mu, updates, params, state.mu, nu)
+        nu = jax.lax.cond(count == 1, first_nu, next_nu, updates, state.nu)
+        mu = jax.lax.cond(count == 1, first_mu, next_mu, updates, params, state.mu, nu)
         mu = tree.cast(mu, mu_dtype)
         return mu, ScaleByNovogradState(count=count, mu=mu, nu=nu)
 
