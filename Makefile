@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench docs notebooks lint clean
+.PHONY: demo test test-newest-jax bench docs notebooks lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,23 @@ demo: $(VENV)/.demo-installed
 
 test: $(VENV)/.test-installed
 	$(BIN)/python -m pytest -n 2 -q
+
+# The newest JAX needs Python >= 3.12: a second venv where pip resolves the newest releases
+# inside pyproject's ranges, and the JAX-facing part of the suite (optax parity, the
+# contract, transforms, the training layer). Notebooks, docs and lint do not depend on the
+# JAX version and run once, in `make test`. `.ci/run` calls this when a 3.12 exists.
+PY312 ?= python3.12
+VENV312 := .venv312
+$(VENV312)/.test-installed: pyproject.toml
+	$(PY312) -m venv $(VENV312)
+	$(VENV312)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV312)/bin/pip install --quiet --upgrade -e ".[demo,test]"
+	touch $@
+
+test-newest-jax: $(VENV312)/.test-installed
+	$(VENV312)/bin/python -c "import sys, jax; print('newest-jax leg: Python', sys.version.split()[0], 'jax', jax.__version__)"
+	$(VENV312)/bin/python -m pytest -n 2 -q tests/test_parity.py tests/test_contract.py \
+		tests/transforms tests/train tests/contrib
 
 bench: $(VENV)/.test-installed
 	$(BIN)/python -m benchmarks --out benchmarks/results
@@ -45,4 +62,4 @@ lint: $(VENV)/.test-installed
 	$(BIN)/ruff check jopt tests benchmarks docs
 
 clean:
-	rm -rf $(VENV) build *.egg-info runs
+	rm -rf $(VENV) $(VENV312) build *.egg-info runs
