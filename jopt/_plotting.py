@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 
-def figure(figsize: tuple[float, float]) -> tuple[Any, Any]:
-    """A new ``(figure, axes)`` pair drawn by an Agg canvas of its own."""
+def figure(figsize: tuple[float, float]) -> Any:
+    """A new :class:`matplotlib.figure.Figure` drawn by an Agg canvas of its own; add axes
+    with ``fig.subplots(...)`` and write it with ``fig.savefig(path)``."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415
         from matplotlib.figure import Figure  # noqa: PLC0415
@@ -22,4 +23,4 @@ def figure(figsize: tuple[float, float]) -> tuple[Any, Any]:
         ) from error
     fig = Figure(figsize=figsize)
     FigureCanvasAgg(fig)
-    return fig, fig.add_subplot()
+    return fig

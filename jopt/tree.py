@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 __all__ = [
-    "add", "add_scale", "bias_correction", "bytes_size", "cast", "cast_like", "clip",
+    "add", "add_scale", "all_finite", "bias_correction", "bytes_size", "cast", "cast_like", "clip",
     "dtype", "full_like", "l1_norm", "l2_norm", "linf_norm", "max", "min", "mul", "div",
     "norm", "ones_like", "safe_increment", "scale", "size", "sub", "sum",
     "update_infinity_moment", "update_moment", "update_moment_per_elem_norm", "vdot",
@@ -149,6 +149,20 @@ def full_like(tree: Any, fill_value: Any, dtype: Any = None) -> Any:
 def clip(tree: Any, min_value: Any = None, max_value: Any = None) -> Any:
     """Clip every leaf to ``[min_value, max_value]``."""
     return jax.tree.map(lambda x: jnp.clip(x, min_value, max_value), tree)
+
+
+def all_finite(tree: Any) -> jax.Array:
+    """Whether every entry of every leaf is finite (no inf, no NaN): a bool scalar.
+
+    Integer and boolean leaves are always finite. The one non-finite test shared by
+    :func:`jopt.apply_if_finite` and the training loop's skipping of bad steps.
+    """
+    checks = [
+        jnp.all(jnp.isfinite(x))
+        for x in jax.tree.leaves(tree)
+        if jnp.issubdtype(jnp.result_type(x), jnp.inexact)
+    ]
+    return jnp.all(jnp.asarray(checks)) if checks else jnp.asarray(True)
 
 
 def where(condition: Any, tree_x: Any, tree_y: Any) -> Any:

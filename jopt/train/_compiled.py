@@ -8,17 +8,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jopt.train._epoch import StepFn, accumulating_step, metric_names, zero_totals
 from jopt.train._history import History
-from jopt.train._loop import (
-    EvalFn,
-    FitResult,
-    StepFn,
-    _eval_chunks,
-    _finish,
-    _monitored,
-    _validate,
-    guard_nonfinite,
-)
+from jopt.train._loop import EvalFn, FitResult, _eval_chunks, _finish, _monitored, _validate
 from jopt.train._state import TrainState
 from jopt.train.data import Batches, epoch_permutation
 from jopt.train.early_stopping import EarlyStopping
@@ -54,32 +46,27 @@ def fit_compiled(
     checkpoints or ``time`` column); meant for in-memory data sets small enough
     to gather on the device every epoch.
     """
-    _validate(epochs, train_data, eval_step, eval_data, max_nonfinite, skip_nonfinite)
+    _validate(state, train_step, epochs, train_data, eval_step, eval_data, max_nonfinite,
+              skip_nonfinite)  # fmt: skip
+    if not isinstance(train_data, Batches):
+        raise TypeError(
+            f"fit_compiled's train_data must be a jopt.train.Batches (arrays it can gather on "
+            f"the device), got {type(train_data).__name__}; use fit for other data sources"
+        )
     data = jax.tree.map(jnp.asarray, train_data.data)
     size, batch_size = train_data.size, train_data.batch_size
     full = size // batch_size
     has_rest = size % batch_size > 0 and not train_data.drop_remainder
-    guarded = guard_nonfinite(train_step, skip_nonfinite)
-    limit = max_nonfinite if max_nonfinite is not None else np.iinfo(np.int32).max
+    guarded = accumulating_step(train_step, skip_nonfinite)
+    limit = jnp.asarray(
+        max_nonfinite if max_nonfinite is not None else np.iinfo(np.int32).max, jnp.int32
+    )
     chunks = _eval_chunks(eval_data) if eval_step is not None else []
-
-    def train_metrics_like():
-        batch = jax.tree.map(lambda x: x[:batch_size], data)
-        metrics = jax.eval_shape(guarded, state, jnp.zeros([], jnp.int32), batch)[2]
-        return {k: jnp.zeros([], jnp.float32) for k, v in metrics.items() if v.ndim == 0}
+    names = metric_names(train_step, state, jax.tree.map(lambda x: x[:batch_size], data))
 
     def one_step(carry, batch):
-        state, bad, sums, count = carry
-        halted = bad >= limit
-
-        def run(state, bad, sums, count):
-            state, bad, metrics = guarded(state, bad, batch)
-            finite = jnp.isfinite(metrics["loss"])
-            sums = {k: s + jnp.where(finite, metrics[k], 0.0) for k, s in sums.items()}
-            return state, bad, sums, count + finite
-
-        carry = jax.lax.cond(halted, lambda *c: c, run, state, bad, sums, count)
-        return carry, None
+        state, totals = carry
+        return guarded(state, totals, limit, batch), None
 
     def evaluate(state):
         totals = None
@@ -91,16 +78,18 @@ def fit_compiled(
         return {f"val_{k}": v / count for k, v in (totals or {}).items()}
 
     def epoch_body(carry):
-        state, bad, es_state, epoch, rows = carry
+        state, bad, skipped, es_state, epoch, rows = carry
         order = (epoch_permutation(train_data.seed, epoch, size) if train_data.shuffle
                  else jnp.arange(size))  # fmt: skip
         stacked, rest = _split(data, order, batch_size, full)
-        inner = (state, bad, train_metrics_like(), jnp.zeros([], jnp.int32))
+        inner = (state, zero_totals(names)._replace(bad=bad))
         inner, _ = jax.lax.scan(one_step, inner, stacked)
         if has_rest:
             inner, _ = one_step(inner, rest)
-        state, bad, sums, count = inner
-        row = {k: jnp.where(count > 0, s / count, jnp.nan) for k, s in sums.items()}
+        state, totals = inner
+        bad, skipped = totals.bad, skipped + totals.skipped
+        good = totals.good
+        row = {k: jnp.where(good > 0, s / good, jnp.nan) for k, s in totals.sums.items()}
         row.update(evaluate(state))
         row["step"] = state.step.astype(jnp.float32)
         if early_stopping is not None:
@@ -108,10 +97,10 @@ def fit_compiled(
             monitored = _monitored(early_stopping, row)
             es_state = early_stopping.update(es_state, monitored, epoch, params)
         rows = {k: rows[k].at[epoch].set(row[k]) for k in rows}
-        return state, bad, es_state, epoch + 1, rows
+        return state, bad, skipped, es_state, epoch + 1, rows
 
     def done(carry):
-        _, bad, es_state, epoch, _ = carry
+        _, bad, _, es_state, epoch, _ = carry
         stopped = es_state.stopped if es_state is not None else jnp.asarray(False)
         return (epoch < epochs) & ~stopped & (bad < limit)
 
@@ -119,12 +108,13 @@ def fit_compiled(
         es_state = None
         if early_stopping is not None:
             es_state = early_stopping.init(state.params if early_stopping.restore_best else None)
-        keys = [*train_metrics_like(), *jax.eval_shape(evaluate, state), "step"]
+        keys = [*(names or ["loss"]), *jax.eval_shape(evaluate, state), "step"]
         rows = {k: jnp.full([epochs], jnp.nan, jnp.float32) for k in keys}
-        carry = (state, jnp.zeros([], jnp.int32), es_state, jnp.zeros([], jnp.int32), rows)
+        zero = jnp.zeros([], jnp.int32)
+        carry = (state, zero, zero, es_state, zero, rows)
         return jax.lax.while_loop(done, epoch_body, carry)
 
-    state, bad, es_state, ran, rows = jax.jit(run)(state)
+    state, bad, skipped, es_state, ran, rows = jax.jit(run)(state)
     columns = {k: np.asarray(v) for k, v in rows.items()}
     history = History(
         {"epoch": e, "step": int(columns["step"][e]),
@@ -136,4 +126,4 @@ def fit_compiled(
         stop_reason = "nonfinite"
     elif es_state is not None and bool(es_state.stopped):
         stop_reason = "early_stopping"
-    return _finish(state, history, early_stopping, es_state, stop_reason)
+    return _finish(state, history, early_stopping, es_state, stop_reason, int(skipped))

@@ -9,6 +9,8 @@ import os
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from jopt._plotting import figure
+
 
 class History:
     """Per-epoch rows such as ``{"epoch": 0, "step": 50, "loss": 0.3, "val_loss": 0.4}``.
@@ -68,18 +70,13 @@ class History:
 
         Losses share one panel; other metrics (accuracy ...) share a second one.
         """
-        import matplotlib
-
-        matplotlib.use("Agg")  # files only: no display needed, safe in threads and CI
-        import matplotlib.pyplot as plt
-
         skip = {"epoch", "step", "time"}
         keys = [k for k in (keys or self.keys) if k not in skip and _numeric(self[k])]
         losses = [k for k in keys if "loss" in k]
         others = [k for k in keys if "loss" not in k]
         panels = [p for p in (losses, others) if p]
-        fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(5 * max(len(panels), 1), 3.5))
-        axes = axes if hasattr(axes, "__len__") else [axes]
+        fig = figure((5 * max(len(panels), 1), 3.5))
+        axes = fig.subplots(1, max(len(panels), 1), squeeze=False)[0]
         epochs = [row.get("epoch", i) for i, row in enumerate(self.rows)]
         for ax, panel in zip(axes, panels, strict=False):
             for key in panel:
@@ -89,7 +86,6 @@ class History:
             ax.grid(alpha=0.3)
         fig.tight_layout()
         fig.savefig(path, dpi=100)
-        plt.close(fig)
 
 
 def _finite_or_none(value: Any) -> Any:

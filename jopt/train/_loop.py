@@ -3,7 +3,8 @@
 :func:`fit` runs on the host (progress bar, checkpoints, resumption);
 :func:`fit_compiled` runs the same loop as one XLA program for small in-memory
 data, and gives the same result. Both are built from the same pure pieces
-(:func:`guard_nonfinite`, :class:`~jopt.train.early_stopping.EarlyStopping`).
+(:mod:`jopt.train._epoch`'s guarded step and running totals,
+:class:`~jopt.train.early_stopping.EarlyStopping`).
 """
 
 from __future__ import annotations
@@ -18,12 +19,23 @@ import jax.numpy as jnp
 import numpy as np
 
 from jopt import _check as check
+from jopt.train._epoch import (
+    EpochTotals,
+    StepFn,
+    compiled_step,
+    epoch_row,
+    metric_names,
+    totals_from_json,
+    totals_to_json,
+    zero_totals,
+)
+from jopt.train._epoch import guard_nonfinite as guard_nonfinite
 from jopt.train._history import History
+from jopt.train._sources import check_source, epoch_batches, prefetch, steps_per_epoch
 from jopt.train._state import TrainState
 from jopt.train.data import Batches, num_examples
 from jopt.train.early_stopping import EarlyStopping
 
-StepFn = Callable[[TrainState, Any], tuple[TrainState, dict[str, Any]]]
 EvalFn = Callable[[TrainState, Any], Mapping[str, Any]]
 
 
@@ -35,38 +47,22 @@ class FitResult:
     history: History  # one row per epoch run
     early_stopping: Any  # the final EarlyStoppingState, or None
     stop_reason: str  # "epochs", "early_stopping" or "nonfinite"
+    skipped_steps: int = 0  # bad steps (non-finite loss, params or state) not applied
 
 
-def guard_nonfinite(train_step: StepFn, skip: bool = True) -> Callable[..., Any]:
-    """Wrap ``train_step`` as ``(state, bad, batch) -> (state, bad, metrics)``.
-
-    ``bad`` counts consecutive steps with a non-finite loss. With ``skip``, such a
-    step is not applied: the state comes back unchanged.
-    """
-
-    def guarded(state, bad, batch):
-        new_state, metrics = train_step(state, batch)
-        finite = jnp.isfinite(metrics["loss"])
-        if skip:
-            new_state = jax.lax.cond(finite, lambda: new_state, lambda: state)
-        return new_state, jnp.where(finite, 0, bad + 1).astype(jnp.int32), metrics
-
-    return guarded
-
-
-def _validate(epochs, train_data, eval_step, eval_data, max_nonfinite, skip_nonfinite):
+def _validate(state, train_step, epochs, train_data, eval_step, eval_data, max_nonfinite,
+              skip_nonfinite):  # fmt: skip
+    check.train_state("state", state)
+    check.function("train_step", train_step, "jopt.train.make_train_step(loss_fn)")
     check.integer("epochs", epochs, 1)
-    if not isinstance(train_data, Batches):
-        raise TypeError(
-            f"train_data must be a jopt.train.Batches, got {type(train_data).__name__}; "
-            "wrap your arrays: Batches({'x': x, 'y': y}, batch_size=32, seed=0)"
-        )
+    check_source("train_data", train_data)
     if (eval_step is None) != (eval_data is None):
         raise ValueError(
             "eval_step and eval_data must be given together, got "
             f"eval_step={'set' if eval_step else None} and eval_data="
             f"{'set' if eval_data is not None else None}; pass both to evaluate each epoch"
         )
+    check.optional(check.function, "eval_step", eval_step, "jopt.train.make_eval_step(eval_fn)")
     check.optional(check.integer, "max_nonfinite", max_nonfinite, 1)
     check.boolean("skip_nonfinite", skip_nonfinite)
 
@@ -106,7 +102,7 @@ def _monitored(early_stopping: EarlyStopping, row: Mapping[str, Any]) -> Any:
 def fit(
     state: TrainState,
     train_step: StepFn,
-    train_data: Batches,
+    train_data: Any,
     *,
     epochs: int,
     eval_step: EvalFn | None = None,
@@ -117,36 +113,110 @@ def fit(
     skip_nonfinite: bool = True,
     max_nonfinite: int | None = 10,
     progress: bool = True,
+    progress_every: int = 20,
+    batch_sharding: Any = None,
     on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
 ) -> FitResult:
     """Train for ``epochs`` epochs, evaluating, stopping early and checkpointing as asked.
 
-    Each epoch runs ``train_step`` (e.g. :func:`jopt.train.make_train_step`) over
-    ``train_data.epoch(epoch)``, then ``eval_step`` over ``eval_data``; the row
-    ``{"epoch", "step", <mean train metrics>, "val_<eval metrics>", "time"}`` is
-    appended to the history and handed to ``on_epoch_end``.
+    Each epoch runs ``train_step`` (e.g. :func:`jopt.train.make_train_step`) over the
+    epoch's batches, then ``eval_step`` over ``eval_data``; the row ``{"epoch", "step",
+    <mean train metrics>, "val_<eval metrics>", "time"}`` is appended to the history and
+    handed to ``on_epoch_end``.
 
-    A step whose loss is not finite is skipped (``skip_nonfinite``, the state is
-    unchanged); after ``max_nonfinite`` of them in a row training stops (None:
-    never). With ``early_stopping.restore_best`` the returned params are the best
-    ones (Keras semantics: also when training ran to the end).
+    The step is compiled once per ``(train_step, skip_nonfinite)`` and reused by later
+    calls. Inside an epoch nothing waits on the device: the metrics are summed on the
+    device by the compiled step, batches are put on the device ahead of use, and the
+    progress bar shows values fetched ``progress_every`` steps earlier.
+
+    A *bad* step (a NaN or infinite loss, or NaN/inf params or optimizer state after
+    the update, e.g. from a NaN gradient) is not applied (``skip_nonfinite``: the state
+    is unchanged) and is counted in :attr:`FitResult.skipped_steps`; after
+    ``max_nonfinite`` of them in a row training stops with ``stop_reason="nonfinite"``
+    and the last good params (None: never stop). With ``early_stopping.restore_best`` the
+    returned params are the best ones (Keras semantics: also when training ran to the end).
 
     Args:
       state: the initial :class:`~jopt.train.TrainState`.
       train_step: ``step(state, batch) -> (state, metrics)`` with ``metrics["loss"]``.
-      train_data: a :class:`~jopt.train.data.Batches`; its seed fixes the order.
+      train_data: a :class:`~jopt.train.Batches`, any re-iterable of batches (a list, a
+        grain dataset) or a function ``epoch -> iterable``. A mid-epoch resume continues
+        a Batches exactly, a grain iterator from its saved state, and any other source
+        by rebuilding the epoch and skipping the batches already trained on.
       epochs: total number of epochs (a resumed run continues up to it).
       eval_step: ``evaluate(state, batch) -> metrics`` (e.g. :func:`make_eval_step`).
       eval_data: a Batches or a pytree of arrays evaluated as one batch.
       early_stopping: an :class:`~jopt.train.early_stopping.EarlyStopping`.
       checkpointer: a :class:`~jopt.train.checkpoint.Checkpointer`.
-      resume: continue from the checkpointer's latest checkpoint, if any.
-      skip_nonfinite: do not apply steps whose loss is NaN or infinite.
-      max_nonfinite: stop after this many non-finite losses in a row (None: never).
+      resume: continue from the checkpointer's latest intact checkpoint, if any.
+      skip_nonfinite: do not apply bad steps.
+      max_nonfinite: stop after this many bad steps in a row (None: never).
       progress: show a tqdm progress bar.
+      progress_every: refresh the bar's values every this many steps.
+      batch_sharding: sharding (or pytree of them) to put each batch on, e.g.
+        :func:`jopt.train.sharding.batch_sharding`; None: the default device.
       on_epoch_end: called with each epoch's row (e.g. to print it).
     """
-    _validate(epochs, train_data, eval_step, eval_data, max_nonfinite, skip_nonfinite)
+    _validate(state, train_step, epochs, train_data, eval_step, eval_data, max_nonfinite,
+              skip_nonfinite)  # fmt: skip
+    check.boolean("progress", progress)
+    check.integer("progress_every", progress_every, 1)
+    _check_resume(resume, checkpointer)
+    es_state = None
+    if early_stopping is not None:
+        es_state = early_stopping.init(state.params if early_stopping.restore_best else None)
+    run = _Run(state, es_state, History(), 0, 0, {})
+    if resume and checkpointer.latest_step() is not None:
+        run = _resumed(checkpointer, state, es_state, train_data)
+    limit = np.iinfo(np.int32).max if max_nonfinite is None else max_nonfinite
+    loop = _Loop(compiled_step(train_step, skip_nonfinite), train_step, train_data,
+                 jnp.asarray(limit, jnp.int32), checkpointer, progress, progress_every,
+                 batch_sharding, epochs)  # fmt: skip
+    stop_reason = "epochs"
+    if run.es_state is not None and bool(run.es_state.stopped):
+        stop_reason = "early_stopping"
+    skipped = run.loop.get("skipped", 0)
+    for epoch in range(run.epoch if stop_reason == "epochs" else epochs, epochs):
+        began = time.perf_counter()
+        state, totals = loop.train_epoch(run, epoch, skipped)
+        run = _Run(state, run.es_state, run.history, epoch + 1, 0, {})
+        row = {"epoch": epoch, "step": int(state.step), **epoch_row(totals)}
+        skipped += int(totals.skipped)
+        if int(totals.bad) >= limit:
+            stop_reason = "nonfinite"
+        if eval_step is not None:
+            row.update(_evaluate(eval_step, state, eval_data))
+        row["time"] = time.perf_counter() - began
+        run.history.append(row)
+        if early_stopping is not None:
+            run = _stop_early(run, early_stopping, row, epoch)
+            if bool(run.es_state.stopped) and stop_reason == "epochs":
+                stop_reason = "early_stopping"
+        if checkpointer is not None and checkpointer.should_save(int(state.step), epoch):
+            loop.save(run, epoch + 1, 0, {"skipped": skipped}, row)
+        if on_epoch_end is not None:
+            on_epoch_end(row)
+        if stop_reason != "epochs":
+            break
+    if checkpointer is not None:
+        checkpointer.wait()
+    return _finish(run.state, run.history, early_stopping, run.es_state, stop_reason, skipped)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Run:
+    """Where a run stands: what a checkpoint holds and a resume continues from."""
+
+    state: TrainState
+    es_state: Any
+    history: History
+    epoch: int  # the epoch to run next
+    batch: int  # the batch of that epoch to start from
+    loop: dict[str, Any]  # the running totals, the data source's state, the skipped count
+
+
+def _check_resume(resume: bool, checkpointer: Any) -> None:
+    check.boolean("resume", resume)
     if resume and checkpointer is None:
         raise ValueError("resume=True needs a checkpointer; pass checkpointer=Checkpointer(dir)")
     if not resume and checkpointer is not None and checkpointer.latest_step() is not None:
@@ -155,80 +225,100 @@ def fit(
             f"(latest step {checkpointer.latest_step()}) and resume=False; pass resume=True to "
             "continue that run, or a new folder to start over"
         )
-    from tqdm.auto import tqdm
-
-    es_state = None
-    if early_stopping is not None:
-        es_state = early_stopping.init(state.params if early_stopping.restore_best else None)
-    history, start_epoch, start_batch = History(), 0, 0
-    if resume and checkpointer.latest_step() is not None:
-        restored = checkpointer.restore(state, early_stopping=es_state)
-        if restored.seed is not None and restored.seed != train_data.seed:
-            raise ValueError(
-                f"train_data.seed is {train_data.seed} but the checkpoint was trained with "
-                f"seed {restored.seed}; pass the same seed to resume the same data order"
-            )
-        state, es_state = restored.state, restored.early_stopping
-        history = History(restored.history)
-        start_epoch, start_batch = restored.epoch, restored.batch
-    step = jax.jit(guard_nonfinite(train_step, skip_nonfinite), donate_argnums=(0,))
-    bad = jnp.zeros([], jnp.int32)
-    stop_reason = "epochs"
-    if es_state is not None and bool(es_state.stopped):
-        start_epoch, stop_reason = epochs, "early_stopping"
-
-    def save(epoch, batch, row=None):
-        checkpointer.save(state, early_stopping=es_state, epoch=epoch, batch=batch,
-                          seed=train_data.seed, history=history.rows, metrics=row)  # fmt: skip
-
-    for epoch in range(start_epoch, epochs):
-        began, sums, finite_steps = time.perf_counter(), {}, 0
-        bar = tqdm(total=len(train_data), initial=start_batch, disable=not progress,
-                   desc=f"epoch {epoch + 1}/{epochs}", leave=False)  # fmt: skip
-        for index, batch in enumerate(train_data.epoch(epoch, start_batch), start_batch):
-            state, bad, metrics = step(state, bad, batch)
-            if bool(jnp.isfinite(metrics["loss"])):
-                finite_steps += 1
-                for key, value in metrics.items():
-                    if jnp.ndim(value) == 0:
-                        sums[key] = sums.get(key, 0.0) + value
-            bar.update(1)
-            if finite_steps and index % 10 == 0:
-                bar.set_postfix({k: f"{float(v) / finite_steps:.4f}" for k, v in sums.items()})
-            if max_nonfinite is not None and int(bad) >= max_nonfinite:
-                stop_reason = "nonfinite"
-                break
-            last = index + 1 == len(train_data)
-            if checkpointer is not None and checkpointer.every_steps and not last:
-                if checkpointer.should_save(int(state.step), None):
-                    save(epoch, index + 1)
-        bar.close()
-        start_batch = 0
-        row = {"epoch": epoch, "step": int(state.step)}
-        row.update({k: float(v) / finite_steps if finite_steps else float("nan")
-                    for k, v in sums.items()} or {"loss": float("nan")})  # fmt: skip
-        if eval_step is not None:
-            row.update(_evaluate(eval_step, state, eval_data))
-        row["time"] = time.perf_counter() - began
-        history.append(row)
-        if early_stopping is not None:
-            params = state.params if early_stopping.restore_best else None
-            monitored = _monitored(early_stopping, row)
-            es_state = early_stopping.update(es_state, monitored, epoch, params)
-            if bool(es_state.stopped) and stop_reason == "epochs":
-                stop_reason = "early_stopping"
-        if checkpointer is not None and checkpointer.should_save(int(state.step), epoch):
-            save(epoch + 1, 0, row)
-        if on_epoch_end is not None:
-            on_epoch_end(row)
-        if stop_reason != "epochs":
-            break
-    if checkpointer is not None:
-        checkpointer.wait()
-    return _finish(state, history, early_stopping, es_state, stop_reason)
 
 
-def _finish(state, history, early_stopping, es_state, stop_reason) -> FitResult:
+def _resumed(checkpointer: Any, state: TrainState, es_state: Any, train_data: Any) -> _Run:
+    restored = checkpointer.restore(state, early_stopping=es_state)
+    seed = train_data.seed if isinstance(train_data, Batches) else None
+    if restored.seed is not None and restored.seed != seed:
+        raise ValueError(
+            f"train_data.seed is {seed} but the checkpoint was trained with "
+            f"seed {restored.seed}; pass the same seed to resume the same data order"
+        )
+    return _Run(restored.state, restored.early_stopping, History(restored.history),
+                restored.epoch, restored.batch, restored.loop)  # fmt: skip
+
+
+def _stop_early(run: _Run, early_stopping: EarlyStopping, row: dict[str, Any], epoch: int) -> _Run:
+    params = run.state.params if early_stopping.restore_best else None
+    es_state = early_stopping.update(run.es_state, _monitored(early_stopping, row), epoch, params)
+    return dataclasses.replace(run, es_state=es_state)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Loop:
+    """The parts of one :func:`fit` call that stay fixed from epoch to epoch."""
+
+    step: Callable[..., Any]  # compiled_step(train_step, skip)
+    train_step: StepFn
+    data: Any
+    limit: jax.Array  # int32 scalar, bad steps in a row that end the run
+    checkpointer: Any
+    progress: bool
+    progress_every: int
+    batch_sharding: Any
+    epochs: int
+
+    def train_epoch(self, run: _Run, epoch: int, skipped: int) -> tuple[TrainState, EpochTotals]:
+        """Run one epoch from ``run.batch`` on; return the state and the epoch's totals."""
+        state, start = run.state, run.batch
+        totals = totals_from_json(run.loop["totals"]) if "totals" in run.loop else None
+        pairs = epoch_batches(self.data, epoch, start, run.loop.get("source") if start else None)
+        bar = _bar(self.progress, steps_per_epoch(self.data), start, epoch, self.epochs)
+        shown, pending = None, None
+        for index, (batch, source_state) in enumerate(prefetch(pairs, self.batch_sharding), start):
+            if pending is not None:  # a step save, now known not to be the epoch's last
+                self.save(dataclasses.replace(run, state=state), epoch, *pending)
+                pending = None
+            if totals is None:
+                totals = zero_totals(metric_names(self.train_step, state, batch))
+            state, totals = self.step(state, totals, self.limit, batch)
+            if bar is not None:
+                bar.update(1)
+            if (index + 1) % self.progress_every == 0:
+                if shown is not None and int(shown.bad) >= self.limit:
+                    break  # the run is over: the steps since changed nothing
+                shown = _refresh(bar, shown, totals)
+            if self._step_save_due(state):
+                loop = {"totals": totals_to_json(totals), "source": source_state,
+                        "skipped": skipped + int(totals.skipped)}  # fmt: skip
+                pending = (index + 1, loop)
+        if bar is not None:
+            bar.close()
+        return state, totals if totals is not None else zero_totals(["loss"])
+
+    def _step_save_due(self, state: TrainState) -> bool:
+        every = self.checkpointer is not None and self.checkpointer.every_steps
+        return bool(every) and self.checkpointer.should_save(int(state.step), None)
+
+    def save(self, run: _Run, epoch: int, batch: int, loop: dict[str, Any], row=None) -> None:
+        """Checkpoint ``run`` to continue at ``(epoch, batch)``."""
+        seed = self.data.seed if isinstance(self.data, Batches) else None
+        self.checkpointer.save(run.state, early_stopping=run.es_state, epoch=epoch, batch=batch,
+                               seed=seed, history=run.history.rows, metrics=row,
+                               loop=loop)  # fmt: skip
+
+
+def _bar(progress: bool, total: int | None, start: int, epoch: int, epochs: int) -> Any:
+    """A tqdm bar, or None; tqdm is imported only when a bar is asked for."""
+    if not progress:
+        return None
+    from tqdm.auto import tqdm  # noqa: PLC0415 - optional display
+
+    return tqdm(total=total, initial=start, desc=f"epoch {epoch + 1}/{epochs}", leave=False)
+
+
+def _refresh(bar: Any, shown: EpochTotals | None, totals: EpochTotals) -> EpochTotals:
+    """Show the totals fetched at the last refresh; start fetching these without waiting."""
+    if bar is not None and shown is not None and int(shown.good):
+        good = int(shown.good)
+        bar.set_postfix({k: f"{float(v) / good:.4f}" for k, v in shown.sums.items()})
+    for leaf in jax.tree.leaves(totals):
+        leaf.copy_to_host_async()
+    return totals
+
+
+def _finish(state, history, early_stopping, es_state, stop_reason, skipped=0) -> FitResult:
     if early_stopping is not None and early_stopping.restore_best and int(es_state.best_step) >= 0:
         state = state.replace(params=es_state.best_params)
-    return FitResult(state, history, es_state, stop_reason)
+    return FitResult(state, history, es_state, stop_reason, skipped)

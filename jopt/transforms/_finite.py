@@ -66,7 +66,7 @@ def apply_if_finite(
         )
 
     def update(updates, state, params=None, **extra_args):
-        finite = jnp.all(jnp.asarray([jnp.all(jnp.isfinite(u)) for u in jax.tree.leaves(updates)]))
+        finite = tree.all_finite(updates)
         notfinite_count = jnp.where(
             finite, jnp.zeros([], jnp.int32), tree.safe_increment(state.notfinite_count)
         )

@@ -32,7 +32,8 @@ class LRRangeResult(NamedTuple):
 
     def plot(self, path: str) -> None:
         """Smoothed loss against the learning rate (log axis), with the suggestion, to PNG."""
-        fig, ax = figure((5, 3.2))
+        fig = figure((5, 3.2))
+        ax = fig.subplots()
         ax.plot(self.learning_rates, self.losses, alpha=0.3, label="loss")
         ax.plot(self.learning_rates, self.smoothed, label="smoothed")
         ax.axvline(

@@ -86,7 +86,8 @@ class Results:
         x = x or next(iter(self.trials[0].config))
         xs = [t.config[x] for t in self.trials]
         ys = [t.best_metric for t in self.trials]
-        fig, ax = figure((5, 3.2))
+        fig = figure((5, 3.2))
+        ax = fig.subplots()
         ax.scatter(xs, ys, c=["tab:red" if t.stopped_early else "tab:blue" for t in self.trials])
         numeric = all(isinstance(v, (int, float)) and v > 0 for v in xs)
         if numeric and max(xs) / min(xs) > 100:

@@ -134,3 +134,169 @@ def test_fit_validation(kwargs, error, text):
         fit(new_state(), STEP, Batches(problem(), 8), progress=False, **kwargs)
     with pytest.raises(TypeError, match="train_data must be a jopt.train.Batches"):
         fit(new_state(), STEP, problem(), epochs=1)
+
+
+def _fixed_batches(epoch):
+    """The batches a Batches of seed 0 gives in ``epoch``, as plain NumPy dicts."""
+    return list(Batches(problem(), batch_size=8, seed=0).epoch(epoch))
+
+
+def _params_of(result):
+    return jax.tree.map(np.asarray, result.state.params)
+
+
+def test_every_data_source_trains_the_same_params():
+    import grain
+
+    batches = Batches(problem(), batch_size=8, seed=0)
+    order = [_fixed_batches(e) for e in range(3)]
+    by_batches = fit(new_state(), STEP, batches, epochs=3, progress=False)
+    by_callable = fit(new_state(), STEP, lambda epoch: iter(order[epoch]), epochs=3,
+                      progress=False)  # fmt: skip
+    same_each_epoch = order[0]
+    by_list = fit(new_state(), STEP, same_each_epoch, epochs=3, progress=False)
+    by_grain = fit(new_state(), STEP, grain.MapDataset.source(same_each_epoch), epochs=3,
+                   progress=False)  # fmt: skip
+    assert by_list.history.rows[0]["loss"] == by_grain.history.rows[0]["loss"]
+    for a, b in ((by_batches, by_callable), (by_list, by_grain)):
+        jax.tree.map(np.testing.assert_array_equal, _params_of(a), _params_of(b))
+        assert [r["loss"] for r in a.history] == [r["loss"] for r in b.history]
+
+
+def _poisoned_gradient(poison):
+    """``f(b, bad) = 0`` whose derivative in ``b`` is ``poison`` where ``bad`` is 1."""
+
+    @jax.custom_vjp
+    def zero(b, bad):
+        return 0.0 * b
+
+    def forward(b, bad):
+        return 0.0 * b, bad
+
+    def backward(bad, g):
+        return jnp.where(bad > 0, poison, 0.0) * g, jnp.zeros_like(bad)
+
+    zero.defvjp(forward, backward)
+    return zero
+
+
+@pytest.mark.parametrize("poison", [jnp.nan, jnp.inf])
+def test_a_nan_or_inf_gradient_with_a_finite_loss_is_skipped_and_counted(poison):
+    zero = _poisoned_gradient(poison)
+
+    def grad_poison(params, batch):
+        bad = (batch["y"][0] < 0).astype(jnp.float32)
+        return loss_fn(params, batch) + zero(params["b"], bad)
+
+    train = Batches(problem(), batch_size=4, seed=0)
+    step = make_train_step(grad_poison, jit=False)
+    for batch in train.epoch(0):  # the loss stays finite; only the gradient is poisoned
+        loss, grads = jax.value_and_grad(grad_poison)(new_state().params, batch)
+        assert np.isfinite(loss) and bool(np.isfinite(grads["b"])) == (batch["y"][0] >= 0)
+    bad_batches = sum(int(b["y"][0] < 0) for e in range(2) for b in train.epoch(e))
+    assert 0 < bad_batches < 20
+    host = fit(new_state(), step, train, epochs=2, progress=False, max_nonfinite=None)
+    compiled = fit_compiled(new_state(), step, train, epochs=2, max_nonfinite=None)
+    assert host.skipped_steps == compiled.skipped_steps == bad_batches
+    assert int(host.state.step) == 20 - bad_batches == int(compiled.state.step)
+    assert all(np.isfinite(leaf).all() for leaf in jax.tree.leaves(_params_of(host)))
+    assert all(np.isfinite(host.history["loss"])) and host.stop_reason == "epochs"
+    # The same run by hand, skipping exactly the poisoned batches, gives the same params.
+    state = new_state()
+    plain = make_train_step(loss_fn, jit=False)
+    for epoch in range(2):
+        for batch in train.epoch(epoch):
+            if batch["y"][0] >= 0:
+                state, _ = plain(state, batch)
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
+        _params_of(host), jax.tree.map(np.asarray, state.params),
+    )  # fmt: skip
+
+
+def test_bad_gradients_in_a_row_stop_with_finite_params():
+    zero = _poisoned_gradient(jnp.nan)
+
+    def always_nan_grad(params, batch):
+        return loss_fn(params, batch) + zero(params["b"], jnp.ones([]))
+
+    step = make_train_step(always_nan_grad, jit=False)
+    result = fit(new_state(), step, Batches(problem(), 4, seed=0), epochs=3, progress=False,
+                 max_nonfinite=2)  # fmt: skip
+    assert result.stop_reason == "nonfinite" and int(result.state.step) == 0
+    assert all(np.isfinite(leaf).all() for leaf in jax.tree.leaves(_params_of(result)))
+
+
+def test_a_second_fit_with_the_same_step_compiles_nothing():
+    traces = []
+
+    def counted(params, batch):
+        traces.append(1)
+        return loss_fn(params, batch)
+
+    step = make_train_step(counted, jit=False)
+    train = Batches(problem(), batch_size=8, seed=0, drop_remainder=True)
+    tx = jopt.adam(0.05)  # the transform is static in the state: the same one, the same program
+    params = lambda: {"w": jnp.zeros(3), "b": jnp.zeros([])}  # noqa: E731 - fit donates them
+    fit(TrainState.create(params(), tx), step, train, epochs=2, progress=False)
+    first = len(traces)
+    fit(TrainState.create(params(), tx), step, train, epochs=2, progress=False)
+    # The first fit traces twice (the metric names, the compiled step); the second, never.
+    assert first == 2 and len(traces) == first
+
+
+def test_history_after_a_mid_epoch_resume_equals_an_uninterrupted_run(tmp_path):
+    from jopt.train.checkpoint import Checkpointer
+
+    train = Batches(problem(), batch_size=8, seed=0)  # 5 batches an epoch
+    straight = fit(new_state(), STEP, train, epochs=3, progress=False)
+    with Checkpointer(tmp_path, every_epochs=None, every_steps=7, keep_last=5,
+                      async_save=False) as ckpt:  # fmt: skip
+        fit(new_state(), STEP, train, epochs=2, progress=False, checkpointer=ckpt)
+    with Checkpointer(tmp_path, every_epochs=None, every_steps=7, keep_last=5,
+                      async_save=False) as ckpt:  # fmt: skip
+        assert ckpt.latest_step() == 7  # mid-epoch 1: batch 2 of 5
+        resumed = fit(new_state(), STEP, train, epochs=3, progress=False, checkpointer=ckpt,
+                      resume=True)  # fmt: skip
+    assert [r["epoch"] for r in resumed.history] == [0, 1, 2]
+    for a, b in zip(straight.history, resumed.history, strict=True):
+        assert a["step"] == b["step"]
+        np.testing.assert_allclose(a["loss"], b["loss"], rtol=1e-6)
+    jax.tree.map(np.testing.assert_array_equal, _params_of(straight), _params_of(resumed))
+
+
+def test_a_grain_iterator_resumes_from_its_saved_state(tmp_path):
+    import grain
+
+    from jopt.train.checkpoint import Checkpointer
+
+    source = grain.MapDataset.source(_fixed_batches(0) + _fixed_batches(1))  # 10 batches
+    straight = fit(new_state(), STEP, source, epochs=2, progress=False)
+    with Checkpointer(tmp_path, every_epochs=None, every_steps=4, keep_last=3,
+                      async_save=False) as ckpt:  # fmt: skip
+        fit(new_state(), STEP, source, epochs=1, progress=False, checkpointer=ckpt)
+        assert ckpt.restore(new_state()).loop["source"] == {"next_index": 8}
+    with Checkpointer(tmp_path, every_epochs=None, every_steps=4, keep_last=3,
+                      async_save=False) as ckpt:  # fmt: skip
+        resumed = fit(new_state(), STEP, source, epochs=2, progress=False, checkpointer=ckpt,
+                      resume=True)  # fmt: skip
+    jax.tree.map(np.testing.assert_array_equal, _params_of(straight), _params_of(resumed))
+    np.testing.assert_allclose(straight.history["loss"], resumed.history["loss"], rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "args, error, text",
+    [
+        ((lambda: ({"w": jnp.zeros(3)}, STEP, Batches(problem(), 8))), TypeError,
+         r"state must be a jopt.train.TrainState, got dict.*TrainState.create\(params, tx\)"),
+        ((lambda: (new_state(), "step", Batches(problem(), 8))), TypeError,
+         r"train_step must be a function such as jopt.train.make_train_step\(loss_fn\)"),
+        ((lambda: (new_state(), STEP, iter(_fixed_batches(0)))), TypeError,
+         r"train_data must be re-iterable .* one-shot list_iterator"),
+        ((lambda: (new_state(), lambda s, b: (s, {"mse": 0.0}), Batches(problem(), 8))),
+         ValueError, r"metrics\['loss'\], got metrics \['mse'\]"),
+    ],
+)  # fmt: skip
+def test_fit_names_the_wrong_argument(args, error, text):
+    with pytest.raises(error, match=text):
+        fit(*args(), epochs=1, progress=False)

@@ -1,0 +1,144 @@
+"""The pure body of an epoch, shared by :func:`~jopt.train.fit` and
+:func:`~jopt.train.fit_compiled`: one guarded step and the running totals it adds to.
+
+A step is *bad* when its loss, its new parameters or its new optimizer state hold an
+inf or a NaN: a finite loss with a NaN gradient shows up in the parameters (or the
+moments) the update produced. A bad step is not applied, and counted. Everything here
+is ``jnp``, so :func:`fit` runs it as one jitted call per batch (the totals stay on the
+device: no host synchronisation inside an epoch) and :func:`fit_compiled` inside
+``lax.scan``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jopt import _check as check
+from jopt import tree
+from jopt.train._state import TrainState
+
+StepFn = Callable[[TrainState, Any], tuple[TrainState, dict[str, Any]]]
+
+
+class EpochTotals(NamedTuple):
+    """Running totals of an epoch, kept on the device."""
+
+    sums: dict[str, jax.Array]  # float32 scalars: each scalar metric summed over good steps
+    good: jax.Array  # int32 scalar, steps applied
+    bad: jax.Array  # int32 scalar, bad steps in a row (reset by a good one)
+    skipped: jax.Array  # int32 scalar, bad steps in this epoch
+
+
+def zero_totals(metric_names: Any) -> EpochTotals:
+    """Totals before the first step of an epoch."""
+    zero = jnp.zeros([], jnp.int32)
+    return EpochTotals({k: jnp.zeros([], jnp.float32) for k in metric_names}, zero, zero, zero)
+
+
+def totals_from_json(saved: Mapping[str, Any]) -> EpochTotals:
+    """Totals saved mid-epoch by :func:`totals_to_json` (a resumed epoch continues them)."""
+    sums = {k: jnp.asarray(v, jnp.float32) for k, v in saved["sums"].items()}
+    ints = (jnp.asarray(saved[k], jnp.int32) for k in ("good", "bad", "skipped"))
+    return EpochTotals(sums, *ints)
+
+
+def totals_to_json(totals: EpochTotals) -> dict[str, Any]:
+    """The totals as plain numbers, for a checkpoint's ``loop`` record."""
+    host = jax.device_get(totals)
+    return {
+        "sums": {k: float(v) for k, v in host.sums.items()},
+        "good": int(host.good), "bad": int(host.bad), "skipped": int(host.skipped),
+    }  # fmt: skip
+
+
+def metric_names(train_step: StepFn, state: TrainState, batch: Any) -> list[str]:
+    """The scalar metrics ``train_step`` reports (traced, not run); checks ``"loss"``."""
+    metrics = jax.eval_shape(train_step, state, batch)[1]
+    check_metrics(metrics)
+    return [k for k, v in metrics.items() if v.ndim == 0]
+
+
+def check_metrics(metrics: Any) -> None:
+    """A step's metrics: a dict with a scalar ``"loss"`` (checked at trace time)."""
+    if not isinstance(metrics, Mapping) or "loss" not in metrics:
+        got = sorted(metrics) if isinstance(metrics, Mapping) else type(metrics).__name__
+        raise ValueError(
+            f"train_step must return (state, metrics) with metrics['loss'], got metrics {got}; "
+            "build it with jopt.train.make_train_step(loss_fn), or add the loss under 'loss'"
+        )
+    if jnp.ndim(metrics["loss"]) != 0:
+        raise ValueError(
+            f"train_step's metrics['loss'] must be a scalar, got shape "
+            f"{jnp.shape(metrics['loss'])}; return the batch mean"
+        )
+
+
+def is_good(metrics: Mapping[str, Any], new_state: TrainState) -> jax.Array:
+    """Whether a step may be applied: finite loss, parameters and optimizer state."""
+    return (
+        jnp.isfinite(metrics["loss"])
+        & tree.all_finite(new_state.params)
+        & tree.all_finite(new_state.opt_state)
+    )
+
+
+def guard_nonfinite(train_step: StepFn, skip: bool = True) -> Callable[..., Any]:
+    """Wrap ``train_step`` as ``(state, bad, batch) -> (state, bad, metrics)``.
+
+    ``bad`` counts consecutive bad steps: a non-finite loss, or non-finite parameters or
+    optimizer state after the update (a NaN or inf gradient). With ``skip`` such a step
+    is not applied: the state comes back unchanged.
+    """
+    check.boolean("skip", skip)
+
+    def guarded(state, bad, batch):
+        new_state, metrics = train_step(state, batch)
+        check_metrics(metrics)
+        good = is_good(metrics, new_state)
+        if skip:
+            new_state = tree.where(good, new_state, state)
+        return new_state, jnp.where(good, 0, bad + 1).astype(jnp.int32), metrics
+
+    return guarded
+
+
+def accumulating_step(train_step: StepFn, skip: bool) -> Callable[..., Any]:
+    """``(state, totals, limit, batch) -> (state, totals)``: a guarded step that adds its
+    scalar metrics to the totals when applied. Once ``limit`` bad steps came in a row the
+    run is over: later steps change nothing (so checking the count late is still exact)."""
+    guarded = guard_nonfinite(train_step, skip)
+
+    def step(state, totals, limit, batch):
+        halted = totals.bad >= limit
+        new_state, bad, metrics = guarded(state, totals.bad, batch)
+        good = (bad == 0) & ~halted
+        sums = {k: s + jnp.where(good, metrics[k], 0.0) for k, s in totals.sums.items()}
+        totals = EpochTotals(
+            sums,
+            totals.good + good,
+            jnp.where(halted, totals.bad, bad),
+            totals.skipped + ((bad > 0) & ~halted),
+        )
+        return tree.where(halted, state, new_state), totals
+
+    return step
+
+
+@functools.lru_cache(maxsize=64)
+def compiled_step(train_step: StepFn, skip: bool) -> Callable[..., Any]:
+    """:func:`accumulating_step`, jitted with the state donated; one per ``(train_step,
+    skip)``, so a second :func:`fit` with the same step compiles nothing."""
+    return jax.jit(accumulating_step(train_step, skip), donate_argnums=(0,))
+
+
+def epoch_row(totals: EpochTotals) -> dict[str, float]:
+    """The mean of each metric over the applied steps (NaN when none was)."""
+    host = jax.device_get(totals)
+    good = int(host.good)
+    row = {k: float(v) / good if good else float("nan") for k, v in host.sums.items()}
+    return row or {"loss": float("nan")}
