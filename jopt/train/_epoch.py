@@ -111,20 +111,22 @@ def accumulating_step(train_step: StepFn, skip: bool) -> Callable[..., Any]:
     """``(state, totals, limit, batch) -> (state, totals)``: a guarded step that adds its
     scalar metrics to the totals when applied. Once ``limit`` bad steps came in a row the
     run is over: later steps change nothing (so checking the count late is still exact)."""
-    guarded = guard_nonfinite(train_step, skip)
+    check.boolean("skip", skip)
 
     def step(state, totals, limit, batch):
         halted = totals.bad >= limit
-        new_state, bad, metrics = guarded(state, totals.bad, batch)
-        good = (bad == 0) & ~halted
-        sums = {k: s + jnp.where(good, metrics[k], 0.0) for k, s in totals.sums.items()}
-        totals = EpochTotals(
-            sums,
-            totals.good + good,
-            jnp.where(halted, totals.bad, bad),
-            totals.skipped + ((bad > 0) & ~halted),
-        )
-        return tree.where(halted, state, new_state), totals
+        new_state, metrics = train_step(state, batch)
+        check_metrics(metrics)
+        good = is_good(metrics, new_state)
+        keep_new = ~halted & (good | (not skip))
+        # One choice between two whole states, taken by a branch (not an elementwise select)
+        # so that the chosen buffers are passed through without another pass over memory.
+        state = jax.lax.cond(keep_new, lambda: new_state, lambda: state)
+        applied = good & ~halted
+        sums = {k: s + jnp.where(applied, metrics[k], 0.0) for k, s in totals.sums.items()}
+        bad = jnp.where(halted, totals.bad, jnp.where(good, 0, totals.bad + 1))
+        skipped = totals.skipped + (~good & ~halted)
+        return state, EpochTotals(sums, totals.good + applied, bad.astype(jnp.int32), skipped)
 
     return step
 

@@ -79,7 +79,12 @@ def prefetch(pairs: Iterable[tuple], sharding: Any = None, depth: int = 2) -> It
     ``sharding`` when given) ahead of use.
 
     ``jax.device_put`` is asynchronous, so copying batch ``i + 1`` overlaps step ``i``.
+    On a CPU with no sharding there is nothing to overlap (the "device" is host memory and
+    the step copies its NumPy input itself), so batches pass through unchanged there.
     """
+    if sharding is None and jax.default_backend() == "cpu":
+        yield from pairs
+        return
     put: Callable[[Any], Any] = (
         jax.device_put if sharding is None else lambda b: jax.device_put(b, sharding)
     )
