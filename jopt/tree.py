@@ -157,12 +157,16 @@ def all_finite(tree: Any) -> jax.Array:
     Integer and boolean leaves are always finite. The one non-finite test shared by
     :func:`jopt.apply_if_finite` and the training loop's skipping of bad steps.
     """
-    checks = [
-        jnp.all(jnp.isfinite(x))
+    # x * 0 is 0 where x is finite and NaN where it is inf or NaN, so one sum of those
+    # zeros (it cannot overflow) tells; XLA fuses each product-and-sum into the pass that
+    # produced the leaf, where a per-leaf all(isfinite) costs a kernel of its own per leaf
+    # (2x the step time of a small MLP on CPU).
+    zeros = [
+        jnp.sum(x * 0)
         for x in jax.tree.leaves(tree)
         if jnp.issubdtype(jnp.result_type(x), jnp.inexact)
     ]
-    return jnp.all(jnp.asarray(checks)) if checks else jnp.asarray(True)
+    return jnp.isfinite(sum(zeros)) if zeros else jnp.asarray(True)
 
 
 def where(condition: Any, tree_x: Any, tree_y: Any) -> Any:
