@@ -162,7 +162,7 @@ def all_finite(tree: Any) -> jax.Array:
     # produced the leaf, where a per-leaf all(isfinite) costs a kernel of its own per leaf
     # (2x the step time of a small MLP on CPU).
     zeros = [
-        jnp.sum(x * 0)
+        jnp.sum(jnp.asarray(x) * 0)
         for x in jax.tree.leaves(tree)
         if jnp.issubdtype(jnp.result_type(x), jnp.inexact)
     ]

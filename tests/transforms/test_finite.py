@@ -59,3 +59,24 @@ def test_max_consecutive_errors_must_be_a_non_negative_integer():
 def test_inner_must_be_a_transform():
     with pytest.raises(TypeError, match="inner must be a GradientTransformation"):
         jopt.apply_if_finite(jopt.sgd, 2)
+
+
+@pytest.mark.parametrize(
+    "tree, expected",
+    [
+        ({"a": np.ones(3, np.float32), "b": np.array([1.0, np.inf], np.float32)}, False),
+        ({"a": np.array([-np.inf], np.float16)}, False),
+        ([np.float32(np.nan)], False),
+        ({"big": np.full(4, 3e38, np.float32)}, True),  # a sum of the values would overflow
+        ({"i": np.arange(3), "flag": np.array(True)}, True),  # integers are always finite
+        ({}, True),
+        ({"c": np.array([1 + 1j, complex(np.inf, 0)], np.complex64)}, False),
+        ({"h": np.full(2, 60000, jnp.bfloat16)}, True),
+    ],
+)
+def test_all_finite_is_numpys_answer_eager_and_jitted(tree, expected):
+    # The one non-finite test of apply_if_finite and of fit's bad-step skipping.
+    assert bool(jopt.tree.all_finite(tree)) is expected
+    assert bool(jax.jit(jopt.tree.all_finite)(tree)) is expected
+    reference = all(np.isfinite(np.asarray(x, np.complex128)).all() for x in jax.tree.leaves(tree))
+    assert reference is expected
