@@ -265,7 +265,7 @@ class _Loop:
         totals = totals_from_json(run.loop["totals"]) if "totals" in run.loop else None
         pairs = epoch_batches(self.data, epoch, start, run.loop.get("source") if start else None)
         bar = _bar(self.progress, steps_per_epoch(self.data), start, epoch, self.epochs)
-        shown, pending = None, None
+        shown, pending, limit = None, None, int(self.limit)  # read once, not per refresh
         for index, (batch, source_state) in enumerate(prefetch(pairs, self.batch_sharding), start):
             if pending is not None:  # a step save, now known not to be the epoch's last
                 self.save(dataclasses.replace(run, state=state), epoch, *pending)
@@ -276,9 +276,9 @@ class _Loop:
             if bar is not None:
                 bar.update(1)
             if (index + 1) % self.progress_every == 0:
-                if shown is not None and int(shown.bad) >= self.limit:
+                if _refresh(bar, shown, limit):
                     break  # the run is over: the steps since changed nothing
-                shown = _refresh(bar, shown, totals)
+                shown = _fetch(totals)
             if self._step_save_due(state):
                 loop = {"totals": totals_to_json(totals), "source": source_state,
                         "skipped": skipped + int(totals.skipped)}  # fmt: skip
@@ -308,11 +308,22 @@ def _bar(progress: bool, total: int | None, start: int, epoch: int, epochs: int)
     return tqdm(total=total, initial=start, desc=f"epoch {epoch + 1}/{epochs}", leave=False)
 
 
-def _refresh(bar: Any, shown: EpochTotals | None, totals: EpochTotals) -> EpochTotals:
-    """Show the totals fetched at the last refresh; start fetching these without waiting."""
-    if bar is not None and shown is not None and int(shown.good):
-        good = int(shown.good)
-        bar.set_postfix({k: f"{float(v) / good:.4f}" for k, v in shown.sums.items()})
+def _refresh(bar: Any, shown: EpochTotals | None, limit: int) -> bool:
+    """Show ``shown`` (totals whose copy to the host began a refresh earlier) if it has
+    arrived, never waiting for it; return whether it says the run is over (``limit`` bad
+    steps in a row). Totals not yet arrived are passed over: the next refresh shows newer
+    ones, and the end of the epoch checks the count exactly."""
+    if shown is None or not all(leaf.is_ready() for leaf in jax.tree.leaves(shown)):
+        return False
+    host = jax.device_get(shown)
+    if bar is not None and int(host.good):
+        good = int(host.good)
+        bar.set_postfix({k: f"{float(v) / good:.4f}" for k, v in host.sums.items()})
+    return int(host.bad) >= limit
+
+
+def _fetch(totals: EpochTotals) -> EpochTotals:
+    """Start copying ``totals`` to the host without waiting for them."""
     for leaf in jax.tree.leaves(totals):
         leaf.copy_to_host_async()
     return totals
