@@ -297,6 +297,8 @@ def test_a_grain_iterator_resumes_from_its_saved_state(tmp_path):
          ValueError, r"metrics\['loss'\], got metrics \['mse'\]"),
     ],
 )  # fmt: skip
-def test_fit_names_the_wrong_argument(args, error, text):
+@pytest.mark.parametrize("run", [lambda *a: fit(*a, epochs=1, progress=False),
+                                 lambda *a: fit_compiled(*a, epochs=1)])  # fmt: skip
+def test_fit_names_the_wrong_argument(args, error, text, run):
     with pytest.raises(error, match=text):
-        fit(*args(), epochs=1, progress=False)
+        run(*args())
