@@ -97,14 +97,25 @@ def guard_nonfinite(train_step: StepFn, skip: bool = True) -> Callable[..., Any]
     check.boolean("skip", skip)
 
     def guarded(state, bad, batch):
-        new_state, metrics = train_step(state, batch)
-        check_metrics(metrics)
-        good = is_good(metrics, new_state)
-        if skip:
-            new_state = tree.where(good, new_state, state)
-        return new_state, jnp.where(good, 0, bad + 1).astype(jnp.int32), metrics
+        state, metrics, good = guarded_update(train_step, state, batch, skip)
+        return state, jnp.where(good, 0, bad + 1).astype(jnp.int32), metrics
 
     return guarded
+
+
+def guarded_update(
+    train_step: StepFn, state: TrainState, batch: Any, skip: bool, halted: Any = False
+) -> tuple[TrainState, dict[str, Any], jax.Array]:
+    """The one skip of a bad step: ``(state, metrics, good)`` after ``train_step``; the
+    old state is kept when the run is ``halted`` or, with ``skip``, the step is bad."""
+    new_state, metrics = train_step(state, batch)
+    check_metrics(metrics)
+    good = is_good(metrics, new_state)
+    keep_new = ~jnp.asarray(halted) & (good | (not skip))
+    # One choice between two whole states, taken by a branch (not an elementwise select)
+    # so that the chosen buffers are passed through without another pass over memory.
+    state = jax.lax.cond(keep_new, lambda: new_state, lambda: state)
+    return state, metrics, good
 
 
 def accumulating_step(train_step: StepFn, skip: bool) -> Callable[..., Any]:
@@ -115,13 +126,7 @@ def accumulating_step(train_step: StepFn, skip: bool) -> Callable[..., Any]:
 
     def step(state, totals, limit, batch):
         halted = totals.bad >= limit
-        new_state, metrics = train_step(state, batch)
-        check_metrics(metrics)
-        good = is_good(metrics, new_state)
-        keep_new = ~halted & (good | (not skip))
-        # One choice between two whole states, taken by a branch (not an elementwise select)
-        # so that the chosen buffers are passed through without another pass over memory.
-        state = jax.lax.cond(keep_new, lambda: new_state, lambda: state)
+        state, metrics, good = guarded_update(train_step, state, batch, skip, halted)
         applied = good & ~halted
         sums = {k: s + jnp.where(applied, metrics[k], 0.0) for k, s in totals.sums.items()}
         bad = jnp.where(halted, totals.bad, jnp.where(good, 0, totals.bad + 1))
