@@ -2,13 +2,18 @@
 
 Every message reads ``"<name> must be <rule>, got <value>; <fix>"``. Values that
 are traced (a hyperparameter injected into the state by ``inject_hyperparams``)
-or schedules (callables) cannot be inspected and pass through: they are checked
-where they were created.
+cannot be inspected and pass through: they are checked where they were created.
+A schedule (a callable) is accepted only where optax gives it meaning (the learning
+rate, weight decay, ...: the call site says ``schedule=True``); there it is probed at a
+few steps and its values must obey the same rule as a constant. Elsewhere a schedule
+is refused at construction, naming the argument and pointing to ``inject_hyperparams``.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
+import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -33,20 +38,105 @@ def _fail(name: str, rule: str, value: Any, fix: str) -> None:
     raise ValueError(f"{name} must be {rule}, got {value!r}; {fix}")
 
 
-def number(name: str, value: Any) -> float | None:
-    """Reject non-numeric and non-finite values; return the float (None if not inspectable)."""
+def number(name: str, value: Any, schedule: bool = False) -> float | None:
+    """Reject non-numeric and non-finite values; return the float (None if not inspectable).
+
+    A schedule (a callable) is refused unless ``schedule`` is True; then it is probed
+    (:func:`probe_schedule`) and its value at step 0 is returned.
+    """
+    probed = values(name, value, schedule)
+    return probed[0][1] if probed else None
+
+
+def values(name: str, value: Any, schedule: bool = False) -> list[tuple[str, float]]:
+    """``(label, value)`` pairs a range rule must check: the constant itself, or a
+    schedule's value at each of :data:`PROBE_STEPS` (empty when not inspectable)."""
     if isinstance(value, bool) or isinstance(value, (str, bytes)) or value is None:
         raise TypeError(f"{name} must be a number, got {value!r} of type {type(value).__name__}")
-    if callable(value) or isinstance(value, jax.core.Tracer):
-        return None
+    if callable(value):
+        if not schedule:
+            raise TypeError(
+                f"{name} must be a number, not a schedule, got {value!r}; it takes no "
+                f"schedule here: to change it during training, build the optimizer with "
+                f"jopt.inject_hyperparams(factory)({name}=schedule, ...)"
+            )
+        return probe_schedule(name, value)
+    if isinstance(value, jax.core.Tracer):
+        return []
     x = _concrete_scalar(value)
     if x is None:
         if np.ndim(value) != 0:
             raise TypeError(f"{name} must be a scalar, got an array of shape {np.shape(value)}")
-        return None
+        return []
     if not math.isfinite(x):
         _fail(name, "a finite number", value, "pass a finite value")
-    return x
+    return [(name, x)]
+
+
+# Steps at which a schedule is probed when an optimizer is built: its start, its first
+# update and two late steps (warmups end and decays bottom out within most runs).
+PROBE_STEPS = (0, 1, 1_000, 100_000)
+
+
+def _required_positional(fn: Any) -> int | None:
+    """How many positional parameters ``fn`` requires (None if it cannot be told)."""
+    try:
+        parameters = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_POSITIONAL for p in parameters):
+        return None
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return sum(p.kind in positional and p.default is p.empty for p in parameters)
+
+
+def probe_schedule(name: str, schedule: Any) -> list[tuple[str, float]]:
+    """Check that ``schedule`` is a schedule ``step -> scalar``; return its probed values.
+
+    A schedule *factory* passed uncalled (``jopt.exponential_decay`` instead of
+    ``jopt.exponential_decay(...)``) needs more than one argument: it is refused with the
+    fix. The schedule is then called at :data:`PROBE_STEPS`; every value must be a finite
+    scalar. Values that are traced (a schedule built inside ``jit``) are not inspected.
+    """
+    required = _required_positional(schedule)
+    if required is not None and required != 1:
+        what = getattr(schedule, "__name__", repr(schedule))
+        raise TypeError(
+            f"{name} must be a number or a schedule step -> value, got {what}, which takes "
+            f"{required} arguments: it looks like a schedule factory passed uncalled; call it, "
+            f"e.g. {name}=jopt.exponential_decay(init_value=1e-3, transition_steps=1000, "
+            "decay_rate=0.9)"
+        )
+    probed = []
+    for step in PROBE_STEPS:
+        label = f"{name} (a schedule) at step {step}"
+        try:
+            # Later steps are a courtesy: a schedule may overflow far past its horizon
+            # (an exponential sweep), which is no mistake; only step 0 must evaluate.
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore")
+                value = schedule(np.int32(step))
+        except Exception as error:  # noqa: BLE001 - reported with the argument's name
+            if step:
+                continue
+            raise TypeError(
+                f"{name} is a schedule that fails at step {step} ({type(error).__name__}: "
+                f"{error}); pass a function step -> value such as jopt.constant_schedule(0.1)"
+            ) from error
+        if isinstance(value, jax.core.Tracer):
+            return []
+        if np.ndim(value) != 0:
+            raise TypeError(
+                f"{name} must be a schedule returning a scalar, got shape {np.shape(value)} at "
+                f"step {step}; return one value per step"
+            )
+        x = float(np.asarray(value))
+        if not math.isfinite(x):
+            if step:
+                continue
+            _fail(label, "finite", x, "fix the schedule")
+        probed.append((label, x))
+    return probed
 
 
 def finite(name: str, value: Any) -> None:
@@ -61,9 +151,8 @@ def finite(name: str, value: Any) -> None:
 
 
 def scalar_or_schedule(name: str, value: Any) -> None:
-    """Accept a schedule (callable) or a finite scalar."""
-    if not callable(value):
-        number(name, value)
+    """Accept a schedule (probed, see :func:`probe_schedule`) or a finite scalar."""
+    values(name, value, schedule=True)
 
 
 def not_schedule(name: str, value: Any, why: str) -> None:
@@ -79,38 +168,40 @@ def function(name: str, value: Any, example: str) -> None:
 
 
 def learning_rate(name: str, value: Any) -> None:
-    """A learning rate: a schedule, or a finite number >= 0."""
-    if callable(value):
-        return
-    x = number(name, value)
-    if x is not None and x < 0:
-        _fail(
-            name,
-            ">= 0 (or a schedule)",
-            value,
-            "pass a positive step size such as 1e-3; to ascend, negate the loss",
-        )
+    """A learning rate: a finite number >= 0, or a schedule whose probed values are."""
+    for label, got in values(name, value, schedule=True):
+        if got < 0:
+            _fail(
+                label,
+                ">= 0",
+                value if label == name else got,
+                "pass a positive step size such as 1e-3; to ascend, negate the loss",
+            )
 
 
-def non_negative(name: str, value: Any, fix: str = "pass a value >= 0") -> None:
-    """A finite number >= 0 (schedules pass)."""
-    x = number(name, value)
-    if x is not None and x < 0:
-        _fail(name, ">= 0", value, fix)
+def non_negative(
+    name: str, value: Any, fix: str = "pass a value >= 0", schedule: bool = False
+) -> None:
+    """A finite number >= 0 (a schedule only where ``schedule``: each probed value >= 0)."""
+    for label, got in values(name, value, schedule):
+        if got < 0:
+            _fail(label, ">= 0", value if label == name else got, fix)
 
 
 def positive(name: str, value: Any, fix: str = "pass a value > 0") -> None:
-    """A finite number > 0 (schedules pass)."""
+    """A finite number > 0 (schedules are refused: see :func:`number`)."""
     x = number(name, value)
     if x is not None and x <= 0:
         _fail(name, "> 0", value, fix)
 
 
-def unit_interval(name: str, value: Any, fix: str = "pass a value in [0, 1) such as 0.9") -> None:
-    """A decay rate: a finite number in [0, 1)."""
-    x = number(name, value)
-    if x is not None and not 0 <= x < 1:
-        _fail(name, "in [0, 1)", value, fix)
+def unit_interval(
+    name: str, value: Any, fix: str = "pass a value in [0, 1) such as 0.9", schedule: bool = False
+) -> None:
+    """A decay rate: a finite number in [0, 1) (a schedule only where ``schedule``)."""
+    for label, got in values(name, value, schedule):
+        if not 0 <= got < 1:
+            _fail(label, "in [0, 1)", value if label == name else got, fix)
 
 
 def closed_unit_interval(name: str, value: Any, fix: str = "pass a value in [0, 1]") -> None:
@@ -342,3 +433,64 @@ def inexact_leaves(name: str, tree: Any, fix: str) -> None:
         if not jax.numpy.issubdtype(kind, jax.numpy.inexact):
             where = jax.tree_util.keystr(path) or "<root>"
             raise TypeError(f"{name} must have float leaves, got {kind} at {where}; {fix}")
+
+
+def _shapes(tree: Any) -> tuple[tuple[int, ...], ...]:
+    return tuple(np.shape(leaf) for leaf in jax.tree.leaves(tree))
+
+
+def _first_shape_mismatch(tree: Any, reference: Any) -> tuple[str, Any, Any] | None:
+    pairs = zip(
+        jax.tree_util.tree_flatten_with_path(tree)[0], jax.tree.leaves(reference), strict=False
+    )
+    for (path, leaf), other in pairs:
+        # Same rank, other shape: a transposed or mis-sized gradient. A leading extra axis
+        # is legitimate (per-example gradients for differential privacy).
+        if np.ndim(leaf) == np.ndim(other) and np.shape(leaf) != np.shape(other):
+            return jax.tree_util.keystr(path) or "<root>", np.shape(leaf), np.shape(other)
+    return None
+
+
+def update_inputs(
+    owner: str, init: Callable[[Any], Any], updates: Any, state: Any, params: Any, seen: set
+) -> None:
+    """The arguments of ``update`` agree with each other and with ``init`` (trace time only).
+
+    ``updates`` and ``params`` have one structure and one shape per leaf, and ``state`` has
+    the structure ``init`` gives for them; each mismatch names the first differing key path.
+    ``seen`` caches the structures and shapes already checked, so an eager loop pays for a
+    flatten and a set lookup, and a jitted step for nothing at all after tracing.
+    """
+    if state is None:
+        raise TypeError(
+            f"{owner}'s update got state=None; call state = tx.init(params) once, then "
+            "updates, state = tx.update(grads, state, params)"
+        )
+    key = (
+        jax.tree.structure(updates), _shapes(updates), jax.tree.structure(state),
+        None if params is None else (jax.tree.structure(params), _shapes(params)),
+    )  # fmt: skip
+    if key in seen:
+        return
+    fix = "compute the gradient with respect to these params, e.g. jax.grad(loss)(params)"
+    if params is not None:
+        same_structure("updates", updates, params, "params", fix)
+        wrong = _first_shape_mismatch(updates, params)
+        if wrong is not None:
+            path, got, want = wrong
+            raise ValueError(
+                f"updates has shape {got} at {path} but params has shape {want} there; {fix}"
+            )
+    try:
+        expected = jax.eval_shape(init, updates if params is None else params)
+    except Exception:  # noqa: BLE001 - an init that cannot run abstractly: nothing to compare
+        expected = state
+    where = first_mismatch(state, expected)
+    if where is not None:
+        raise ValueError(
+            f"{owner}'s update got a state that is not the one its init builds for these "
+            f"{'updates' if params is None else 'params'}: it differs {where} (the state of "
+            "another optimizer, the params passed as the state, or a gradient tree that does "
+            "not match the params); call state = tx.init(params) with this transform"
+        )
+    seen.add(key)

@@ -66,8 +66,8 @@ def scale_by_ademamix(
     """
     check.unit_interval("b1", b1)
     check.unit_interval("b2", b2)
-    check.unit_interval("b3", b3)
-    check.non_negative("alpha", alpha)
+    check.unit_interval("b3", b3, schedule=True)
+    check.non_negative("alpha", alpha, schedule=True)
     check.non_negative("eps", eps)
     check.non_negative("eps_root", eps_root)
     mu_dtype = check.dtype("mu_dtype", mu_dtype)
@@ -182,7 +182,7 @@ def scale_by_simplified_ademamix(
     """
     check.unit_interval("b1", b1)
     check.unit_interval("b2", b2)
-    check.non_negative("alpha", alpha)
+    check.non_negative("alpha", alpha, schedule=True)
     check.non_negative("eps", eps)
     check.non_negative("eps_root", eps_root)
 

@@ -33,12 +33,10 @@ def chain(*transforms: GradientTransformation) -> GradientTransformationExtraArg
         check_flat("chain", transforms, params)
         return tuple(tx.init(params) for tx in members)
 
+    checked: set = set()
+
     def update(updates, state, params=None, **extra_args):
-        if len(state) != len(members):
-            raise ValueError(
-                f"chain of {len(members)} transforms got a state of {len(state)} entries; "
-                "pass the state returned by this chain's init"
-            )
+        check.update_inputs("chain", init, updates, state, params, checked)
         new_state = []
         for tx, member_state in zip(members, state, strict=False):
             updates, member_state = tx.update(updates, member_state, params, **extra_args)
@@ -80,7 +78,10 @@ def named_chain(
         check_flat("named_chain", [tx for _, tx in transforms], params)
         return {name: tx.init(params) for name, tx in members}
 
+    checked: set = set()
+
     def update(updates, state, params=None, **extra_args):
+        check.update_inputs("named_chain", init, updates, state, params, checked)
         new_state = {}
         for name, tx in members:
             updates, new_state[name] = tx.update(updates, state[name], params, **extra_args)

@@ -74,7 +74,9 @@ def add_decayed_weights(
       Loshchilov & Hutter, `Decoupled Weight Decay Regularization
       <https://arxiv.org/abs/1711.05101>`_, 2019.
     """
-    check.non_negative("weight_decay", weight_decay, "pass a value >= 0 such as 1e-4")
+    check.non_negative(
+        "weight_decay", weight_decay, "pass a value >= 0 such as 1e-4", schedule=True
+    )
     scheduled = callable(weight_decay)
     # A literal zero is a no-op; arrays may be traced (inject_hyperparams), so only
     # Python numbers are tested.
@@ -145,7 +147,7 @@ def add_l1_proximal(
       2014; Duchi & Singer, `Efficient Online and Batch Learning Using Forward Backward
       Splitting <https://jmlr.org/papers/v10/duchi09a.html>`_, 2009.
     """
-    check.non_negative("l1_strength", l1_strength, "pass a value >= 0 such as 1e-3")
+    check.non_negative("l1_strength", l1_strength, "pass a value >= 0 such as 1e-3", schedule=True)
     check.learning_rate("learning_rate", learning_rate)
     return _proximal("add_l1_proximal", learning_rate, l1_strength, None)
 
@@ -174,7 +176,7 @@ def add_elastic_net_proximal(
       <https://doi.org/10.1111/j.1467-9868.2005.00503.x>`_, 2005; Parikh & Boyd,
       `Proximal Algorithms <https://web.stanford.edu/~boyd/papers/prox_algs.html>`_, 2014.
     """
-    check.non_negative("l1_strength", l1_strength, "pass a value >= 0 such as 1e-3")
-    check.non_negative("l2_strength", l2_strength, "pass a value >= 0 such as 1e-3")
+    check.non_negative("l1_strength", l1_strength, "pass a value >= 0 such as 1e-3", schedule=True)
+    check.non_negative("l2_strength", l2_strength, "pass a value >= 0 such as 1e-3", schedule=True)
     check.learning_rate("learning_rate", learning_rate)
     return _proximal("add_elastic_net_proximal", learning_rate, l1_strength, l2_strength)
