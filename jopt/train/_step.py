@@ -53,6 +53,11 @@ def _loss_and_rest(out: Any, has_aux: bool, with_extras: bool, name: str) -> tup
                 "after the loss are auxiliary outputs, return (loss, aux) and pass has_aux=True"
             )
         loss, rest = out, None
+    if not hasattr(loss, "dtype") and not isinstance(loss, (int, float)):
+        raise TypeError(
+            f"{name} must return a scalar loss array, got {_describe(loss)}; return e.g. "
+            "jnp.mean((predictions - targets) ** 2), or (loss, aux) with has_aux=True"
+        )
     shape = jnp.shape(loss)
     if shape != ():
         raise TypeError(

@@ -420,3 +420,9 @@ def test_apply_gradients_names_the_missing_key_and_a_wrong_shape():
         state.apply_gradients({"w": jnp.ones(2), "b": jnp.ones([])})
     stepped = state.apply_gradients(jax.tree.map(jnp.ones_like, state.params))
     np.testing.assert_allclose(stepped.params["w"], -0.1 * np.ones(3))
+
+
+def test_a_loss_that_is_not_an_array_is_named():
+    state = TrainState.create({"w": jnp.zeros(2)}, jopt.sgd(0.1))
+    with pytest.raises(TypeError, match="must return a scalar loss array, got a dict; return"):
+        make_train_step(lambda p, b: {"loss": 0.0}, jit=False)(state, None)
