@@ -123,3 +123,16 @@ def test_the_checks_leave_the_compiled_program_equal_to_optax(name):
     ours = compiled(getattr(jopt, name)(1e-3))
     theirs = compiled(getattr(optax, name)(1e-3))
     assert program_signature(ours) == program_signature(theirs)
+
+
+def test_inject_hyperparams_schedules_what_the_plain_factory_refuses():
+    """The fix the refusal names works: b1 as a schedule through inject_hyperparams."""
+    tx = jopt.inject_hyperparams(jopt.adam)(
+        learning_rate=jopt.exponential_decay(1e-2, 10, 0.5), b1=jopt.linear_schedule(0.9, 0.8, 10)
+    )
+    state = tx.init(PARAMS)
+    for _ in range(3):
+        _, state = tx.update(GRADS, state, PARAMS)
+    np.testing.assert_allclose(state.hyperparams["b1"], 0.9 - 0.1 * 2 / 10, rtol=1e-6)
+    with pytest.raises(ValueError, match="b1 must be in"):
+        jopt.inject_hyperparams(jopt.adam)(1e-3, b1=jopt.constant_schedule(1.5))

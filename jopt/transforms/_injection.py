@@ -115,6 +115,11 @@ def _is_numeric(value: Any) -> bool:
     return isinstance(value, (int, float, np.ndarray, jax.Array))
 
 
+def _first_values(schedules: dict[str, StatefulSchedule]) -> dict[str, Any]:
+    """Each schedule's value at its initial state (step 0)."""
+    return {name: schedule(schedule.init()) for name, schedule in schedules.items()}
+
+
 def inject_hyperparams(
     inner_factory: Callable[..., GradientTransformation],
     static_args: str | Iterable[str] = (),
@@ -178,10 +183,6 @@ def inject_hyperparams(
         bound = signature.bind(*args, **kwargs)
         supplied = set(bound.arguments)
         bound.apply_defaults()
-        # Built once with the given values so that the factory's own checks
-        # reject bad numbers here, where the user passed them.
-        inner_factory(*bound.args, **bound.kwargs)
-
         schedules, numeric, other = {}, {}, {}
         for name, value in bound.arguments.items():
             # Dtypes (jnp.float32 is a class, hence callable) and callables left at
@@ -197,6 +198,11 @@ def inject_hyperparams(
                 numeric[name] = value
             else:
                 other[name] = value
+        # Built once with the given values so that the factory's own checks reject bad
+        # numbers here, where the user passed them; a schedule stands in with its first
+        # value (the factory itself takes no schedule for most hyperparameters).
+        first = inspect.BoundArguments(signature, {**bound.arguments, **_first_values(schedules)})
+        inner_factory(*first.args, **first.kwargs)
 
         def dtype_of(params):
             # "promote" is optax's "highest" wherever that is defined (an int32 leaf
