@@ -194,7 +194,10 @@ def _check_updates(tx: Any, params: Any, grads: Any, steps: int, extra: dict, rt
                     f"{jnp.result_type(u)} vs {jnp.result_type(p)}"
                 )
     if len(traces) != 1:
-        raise AssertionError(f"update retraced: {len(traces)} traces for {steps} jitted steps")
+        raise AssertionError(
+            f"update retraced: {len(traces)} traces for {steps} jitted steps; a state leaf "
+            "changed its shape, dtype or weak type (jax.config jax_explain_cache_misses says which)"
+        )
     u1, s1 = tx.update(grads, state0, params, **extra)
     u2, s2 = tx.update(grads, state0, params, **extra)
     _close("update is not pure: two calls on the same state differ", u2, u1, 0.0, 0.0)
