@@ -36,9 +36,7 @@ def _chex():
     try:
         import chex  # noqa: PLC0415 - a test-time dependency, the 'testing' extra
     except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "jopt.testing needs chex; install it with `pip install chex`"
-        ) from err
+        raise ImportError("jopt.testing needs chex; install it with `pip install chex`") from err
     return chex
 
 
