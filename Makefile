@@ -39,7 +39,7 @@ $(VENV312)/.test-installed: pyproject.toml
 
 test-newest-jax: $(VENV312)/.test-installed
 	$(VENV312)/bin/python -c "import sys, jax; print('newest-jax leg: Python', sys.version.split()[0], 'jax', jax.__version__)"
-	$(VENV312)/bin/python -m pytest -n 2 -q tests/test_parity.py tests/test_contract.py \
+	$(VENV312)/bin/python -m pytest -n 2 -q tests/test_parity.py tests/test_contract.py tests/test_testing.py \
 		tests/transforms tests/train tests/contrib
 
 bench: $(VENV)/.test-installed

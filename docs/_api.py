@@ -25,6 +25,7 @@ NAMESPACES = [
     "jopt.train.sharding",
     "jopt.train.checkpoint",
     "jopt.tune",
+    "jopt.testing",
 ]
 
 

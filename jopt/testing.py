@@ -1,0 +1,361 @@
+"""Check a gradient transformation in your own tests: against a reference, and against the contract.
+
+* :func:`assert_matches` runs a transform and a reference (an optax transform, or any object
+  with ``init``/``update``) on the same gradients and names the first step and leaf that differ.
+* :func:`check_transform` checks the contract every transform should meet (pure and jittable,
+  abstract init, stable state, dtypes kept, vmap, composition) and names the property it breaks.
+* :func:`pytrees`, :func:`pytree_pairs`, :func:`arrays`, :func:`shapes` are hypothesis
+  strategies for parameter pytrees (``pip install jopt[testing]`` brings hypothesis).
+
+Tree comparisons are chex's (``chex.assert_trees_all_close``), whose messages name the leaf path;
+this module adds the step and the property. Every failure is an ``AssertionError``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = [
+    "arrays",
+    "assert_matches",
+    "check_transform",
+    "pytree_pairs",
+    "pytrees",
+    "random_like",
+    "shapes",
+]
+
+
+def _chex():
+    try:
+        import chex  # noqa: PLC0415 - a test-time dependency, the 'testing' extra
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError("jopt.testing needs chex; install it with `pip install chex`") from err
+    return chex
+
+
+def random_like(tree: Any, seed: int, scale: float = 1.0) -> Any:
+    """A tree with ``tree``'s structure, shapes and dtypes and normal random values.
+
+    Args:
+      tree: a pytree of arrays (or ``jax.ShapeDtypeStruct``).
+      seed: NumPy generator seed; the same seed gives the same tree.
+      scale: standard deviation of the values.
+    """
+    rng = np.random.default_rng(seed)
+    return jax.tree.map(
+        lambda x: jnp.asarray(rng.normal(size=jnp.shape(x)) * scale, jnp.result_type(x)), tree
+    )
+
+
+def _close(what: str, actual: Any, expected: Any, rtol: float, atol: float) -> None:
+    """chex's leaf-naming tree comparison, with ``what`` (step, property) in front."""
+    chex = _chex()
+    try:
+        chex.assert_trees_all_equal_dtypes(actual, expected)
+        chex.assert_trees_all_close(actual, expected, rtol=rtol, atol=atol)
+    except (AssertionError, ValueError) as err:
+        raise AssertionError(f"{what}: {err}") from None
+
+
+def _same_layout(what: str, actual: Any, expected: Any) -> None:
+    a, e = jax.tree.structure(actual), jax.tree.structure(expected)
+    if a != e:
+        raise AssertionError(f"{what}: structure changed from {e} to {a}")
+    chex = _chex()
+    try:
+        chex.assert_trees_all_equal_shapes_and_dtypes(actual, expected)
+    except AssertionError as err:
+        raise AssertionError(f"{what}: {err}") from None
+
+
+def _gradient_source(grads: Any, params: Any, seed: int) -> Callable[[int, Any], Any]:
+    """``(step, params) -> grads`` from what the user gave: None, a tree or a callable."""
+    if grads is None:
+        return lambda step, p: random_like(params, seed + step)
+    if callable(grads):
+        return lambda step, p: grads(p)
+    return lambda step, p: grads
+
+
+def _stepper(tx: Any, jit: bool, extra_args: dict) -> Callable:
+    def step(params, state, grads):
+        updates, state = tx.update(grads, state, params, **extra_args)
+        new = jax.tree.map(lambda p, u: jnp.asarray(p + u, jnp.result_type(p)), params, updates)
+        return updates, new, state
+
+    return jax.jit(step) if jit else step
+
+
+def _by_path(tree: Any) -> dict:
+    """``{leaf path: leaf}``: states of two libraries compare although their classes differ."""
+    return {jax.tree_util.keystr(p): x for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+
+def assert_matches(
+    tx: Any,
+    reference: Any,
+    params: Any,
+    *,
+    steps: int = 10,
+    grads: Any = None,
+    seed: int = 0,
+    jit: bool | str = True,
+    rtol: float = 1e-5,
+    atol: float = 1e-6,
+    check_state: bool = True,
+    **extra_args: Any,
+) -> None:
+    """Assert that ``tx`` gives ``reference``'s updates, step by step.
+
+    Both transforms (any objects with optax's ``init``/``update``: jopt, optax or your own) start
+    from ``params`` and see the same gradients for ``steps`` steps; each applies its own updates.
+    The first difference raises an ``AssertionError`` naming the run (eager or jit), the step,
+    and the leaf path of the update, the params or (with ``check_state``, where both states have
+    leaves at the same paths) the state.
+
+    Args:
+      tx: the transform under test.
+      reference: the transform it should match, e.g. ``optax.adam(1e-3)``.
+      params: the initial parameter pytree.
+      steps: number of update steps.
+      grads: ``None`` (random normal gradients, a new draw each step from ``seed``), one tree
+        (the same every step), or a callable ``params -> grads`` (e.g. ``jax.grad(loss)``).
+      seed: seed of the generated gradients.
+      jit: ``True`` runs both under ``jax.jit``, ``False`` eagerly, ``"both"`` both ways.
+      rtol, atol: tolerances of the comparison (``|a - b| <= atol + rtol * |b|``).
+      check_state: also compare the states' leaves when their paths agree.
+      **extra_args: passed to both ``update`` calls (e.g. ``value=...`` for a line search).
+
+    Example:
+      >>> import jax.numpy as jnp, jopt, jopt.testing
+      >>> jopt.testing.assert_matches(jopt.sgd(0.1), jopt.sgd(0.1), {"w": jnp.ones(3)}, steps=2)
+    """
+    modes = (False, True) if jit == "both" else (bool(jit),)
+    source = _gradient_source(grads, params, seed)
+    for mode in modes:
+        run = "jit" if mode else "eager"
+        ours_step, ref_step = _stepper(tx, mode, extra_args), _stepper(reference, mode, extra_args)
+        ours, theirs = params, params
+        ours_state, ref_state = tx.init(params), reference.init(params)
+        for t in range(steps):
+            ours_u, ours, ours_state = ours_step(ours, ours_state, source(t, ours))
+            ref_u, theirs, ref_state = ref_step(theirs, ref_state, source(t, theirs))
+            _close(f"{run} step {t}: updates differ", ours_u, ref_u, rtol, atol)
+            _close(f"{run} step {t}: params differ", ours, theirs, rtol, atol)
+            ours_leaves, ref_leaves = _by_path(ours_state), _by_path(ref_state)
+            if check_state and ours_leaves.keys() == ref_leaves.keys():
+                _close(f"{run} step {t}: states differ", ours_leaves, ref_leaves, rtol, atol)
+
+
+def _count_traces(tx: Any, extra_args: dict) -> tuple[Callable, list]:
+    traces: list = []
+
+    def step(params, state, grads):
+        traces.append(None)
+        return tx.update(grads, state, params, **extra_args)
+
+    return jax.jit(step), traces
+
+
+def _check_pure_and_abstract(tx: Any, params: Any) -> None:
+    state = tx.init(params)
+    _close("init is not pure: two calls differ", tx.init(params), state, 0.0, 0.0)
+    try:
+        abstract = jax.eval_shape(tx.init, params)
+    except Exception as err:
+        raise AssertionError(f"jax.eval_shape(tx.init, params) fails: {err!r}") from err
+    _same_layout("eval_shape(init) differs from init", abstract, state)
+    _close("jit(init) differs from init", jax.jit(tx.init)(params), state, 0.0, 0.0)
+
+
+def _check_updates(tx: Any, params: Any, grads: Any, steps: int, extra: dict, rtol, atol) -> None:
+    """jit equals eager, state layout stable, one trace, dtypes of the params, pure update."""
+    jitted, traces = _count_traces(tx, extra)
+    eager_state = jit_state = state0 = tx.init(params)
+    for t in range(steps):
+        eager_u, eager_state = tx.update(grads, eager_state, params, **extra)
+        jit_u, new_state = jitted(params, jit_state, grads)
+        _same_layout(f"step {t}: the state is unstable (it would retrace)", new_state, state0)
+        jit_state = new_state
+        _close(f"step {t}: jit differs from eager", jit_u, eager_u, rtol, atol)
+        for path, (u, p) in _paired_leaves(jit_u, params):
+            if jnp.result_type(u) != jnp.result_type(p):
+                raise AssertionError(
+                    f"step {t}: update dtype differs from the param's at {path}: "
+                    f"{jnp.result_type(u)} vs {jnp.result_type(p)}"
+                )
+    if len(traces) != 1:
+        raise AssertionError(
+            f"update retraced: {len(traces)} traces for {steps} jitted steps; a state leaf "
+            "changed its shape, dtype or weak type (jax.config jax_explain_cache_misses says which)"
+        )
+    u1, s1 = tx.update(grads, state0, params, **extra)
+    u2, s2 = tx.update(grads, state0, params, **extra)
+    _close("update is not pure: two calls on the same state differ", u2, u1, 0.0, 0.0)
+
+
+def _paired_leaves(a: Any, b: Any):
+    leaves, _ = jax.tree_util.tree_flatten_with_path(a)
+    for (path, x), y in zip(leaves, jax.tree.leaves(b), strict=True):
+        yield jax.tree_util.keystr(path), (x, y)
+
+
+def _check_vmap(tx: Any, params: Any, grads: Any, extra: dict, rtol, atol) -> None:
+    """A batch of two independent problems under vmap equals each run alone."""
+    batch = jax.tree.map(lambda x: jnp.stack([x, 2 * x]), params)
+    gbatch = jax.tree.map(lambda x: jnp.stack([x, -x]), grads)
+
+    def one(p, g):
+        return tx.update(g, tx.init(p), p, **extra)[0]
+
+    try:
+        got = jax.vmap(one)(batch, gbatch)
+    except Exception as err:
+        raise AssertionError(f"vmap over a batch of params/grads fails: {err!r}") from err
+    for i in range(2):
+        member = functools.partial(lambda i, x: x[i], i)
+        alone = one(*jax.tree.map(member, (batch, gbatch)))
+        _close(f"vmap: batch member {i} differs", jax.tree.map(member, got), alone, rtol, atol)
+
+
+def _check_chains(tx: Any, params: Any, grads: Any, extra: dict, rtol, atol) -> None:
+    from jopt import chain, identity  # noqa: PLC0415 - jopt.testing sits above the library
+
+    alone = tx.update(grads, tx.init(params), params, **extra)[0]
+    inner = chain(identity(), tx)
+    _close(
+        "inside jopt.chain",
+        inner.update(grads, inner.init(params), params, **extra)[0],
+        alone,
+        rtol,
+        atol,
+    )
+    try:
+        import optax  # noqa: PLC0415 - optional: checked where the user has optax
+    except ImportError:
+        return
+    if extra:  # optax.chain drops extra arguments: nothing a transform can do about it
+        return
+    outer = optax.chain(optax.identity(), tx)
+    _close(
+        "inside optax.chain", outer.update(grads, outer.init(params), params)[0], alone, rtol, atol
+    )
+
+
+def check_transform(
+    tx: Any,
+    params: Any,
+    *,
+    grads: Any = None,
+    steps: int = 2,
+    seed: int = 0,
+    vmap: bool = True,
+    rtol: float = 1e-5,
+    atol: float = 1e-6,
+    **extra_args: Any,
+) -> None:
+    """Assert that ``tx`` meets the gradient-transformation contract on ``params``.
+
+    Checked, each failure an ``AssertionError`` naming the property (and the step and leaf):
+    ``init`` and ``update`` are pure; ``jax.eval_shape(tx.init, params)`` and ``jit(init)`` give
+    ``init``'s layout; jitted ``update`` equals eager for ``steps`` steps; the state keeps its
+    structure, shapes and dtypes (so a jitted step traces once); every update leaf has its
+    param's dtype (pass bfloat16 params to check that bf16 stays bf16); ``vmap`` over a batch
+    of params and gradients gives each member's result; the transform gives the same updates
+    inside ``jopt.chain`` and, where optax is installed and no extra arguments are needed,
+    inside ``optax.chain``.
+
+    Args:
+      tx: the transform (any object with ``init``/``update``).
+      params: parameter pytree.
+      grads: the gradients (a tree like ``params``); random normal from ``seed`` if None.
+      steps: jitted and eager steps compared.
+      seed: seed of the generated gradients.
+      vmap: check ``vmap``; turn off for transforms that cannot batch (host callbacks).
+      rtol, atol: tolerances of the jit-versus-eager and composition comparisons.
+      **extra_args: passed to every ``update`` (e.g. ``value=...``).
+
+    Example:
+      >>> import jax.numpy as jnp, jopt, jopt.testing
+      >>> jopt.testing.check_transform(jopt.scale_by_adam(), {"w": jnp.ones(3)})
+    """
+    grads = random_like(params, seed) if grads is None else grads
+    _check_pure_and_abstract(tx, params)
+    _check_updates(tx, params, grads, steps, extra_args, rtol, atol)
+    if vmap:
+        _check_vmap(tx, params, grads, extra_args, rtol, atol)
+    _check_chains(tx, params, grads, extra_args, rtol, atol)
+
+
+# Hypothesis strategies: hypothesis is imported when a strategy is built.
+
+FLOAT_DTYPES = (jnp.float32, jnp.bfloat16)
+
+
+def _st():
+    try:
+        from hypothesis import strategies  # noqa: PLC0415 - optional, the 'testing' extra
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "jopt.testing's strategies need hypothesis; `pip install jopt[testing]`"
+        ) from err
+    return strategies
+
+
+def shapes(max_dims: int = 3, min_side: int = 1, max_side: int = 4):
+    """Hypothesis strategy: array shapes with up to ``max_dims`` axes (``()`` included)."""
+    st = _st()
+    return st.lists(st.integers(min_side, max_side), max_size=max_dims).map(tuple)
+
+
+def arrays(dtypes=FLOAT_DTYPES, max_dims: int = 3, min_side: int = 1, scale: float = 1.0):
+    """Hypothesis strategy: a JAX array of finite normal values of one of ``dtypes``."""
+    st = _st()
+
+    @st.composite
+    def draw(draw_):
+        shape = draw_(shapes(max_dims, min_side))
+        dtype = draw_(st.sampled_from(dtypes))
+        seed = draw_(st.integers(0, 2**31 - 1))
+        return jnp.asarray(np.random.default_rng(seed).normal(size=shape) * scale, dtype)
+
+    return draw()
+
+
+def pytrees(dtypes=FLOAT_DTYPES, max_leaves: int = 6, max_dims: int = 3, min_side: int = 1):
+    """Hypothesis strategy: nested dict/list/tuple pytrees with at least one array leaf.
+
+    Args:
+      dtypes: leaf dtypes drawn from (float32 and bfloat16 by default).
+      max_leaves: bound on the number of leaves.
+      max_dims: most axes of a leaf (scalars included).
+      min_side: smallest axis length (0 draws empty arrays).
+    """
+    st = _st()
+    leaves = arrays(dtypes, max_dims, min_side)
+    keys = st.text("abcdefgh", min_size=1, max_size=3)
+
+    def extend(children):
+        return st.one_of(
+            st.lists(children, min_size=1, max_size=3),
+            st.lists(children, min_size=1, max_size=3).map(tuple),
+            st.dictionaries(keys, children, min_size=1, max_size=3),
+        )
+
+    tree = st.recursive(leaves, extend, max_leaves=max_leaves)
+    return tree.filter(lambda t: len(jax.tree.leaves(t)) > 0)
+
+
+def pytree_pairs(dtypes=FLOAT_DTYPES, **kwargs):
+    """Hypothesis strategy: ``(params, grads)``, two trees of one structure, shapes and dtypes."""
+    st = _st()
+    return st.tuples(pytrees(dtypes, **kwargs), st.integers(0, 2**31 - 1)).map(
+        lambda pair: (pair[0], random_like(pair[0], pair[1]))
+    )
