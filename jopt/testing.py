@@ -225,28 +225,17 @@ def _check_vmap(tx: Any, params: Any, grads: Any, extra: dict, rtol, atol) -> No
         _close(f"vmap: batch member {i} differs", jax.tree.map(member, got), alone, rtol, atol)
 
 
-def _check_chains(tx: Any, params: Any, grads: Any, extra: dict, rtol, atol) -> None:
-    from jopt import chain, identity  # noqa: PLC0415 - jopt.testing sits above the library
+def _check_chains(tx: Any, params: Any, grads: Any, extra: dict, chains, rtol, atol) -> None:
+    from jopt import chain  # noqa: PLC0415 - jopt.testing sits above the library
 
     alone = tx.update(grads, tx.init(params), params, **extra)[0]
-    inner = chain(identity(), tx)
-    _close(
-        "inside jopt.chain",
-        inner.update(grads, inner.init(params), params, **extra)[0],
-        alone,
-        rtol,
-        atol,
-    )
-    try:
-        import optax  # noqa: PLC0415 - optional: checked where the user has optax
-    except ImportError:
-        return
-    if extra:  # optax.chain drops extra arguments: nothing a transform can do about it
-        return
-    outer = optax.chain(optax.identity(), tx)
-    _close(
-        "inside optax.chain", outer.update(grads, outer.init(params), params)[0], alone, rtol, atol
-    )
+    for combine in (chain, *chains):
+        name = f"{getattr(combine, '__module__', '')}.{getattr(combine, '__name__', combine)}"
+        if extra and combine is not chain:
+            continue  # optax.chain drops extra arguments: nothing a transform can do about it
+        inner = combine(tx)
+        got = inner.update(grads, inner.init(params), params, **extra)[0]
+        _close(f"inside {name.lstrip('.')}", got, alone, rtol, atol)
 
 
 def check_transform(
@@ -257,6 +246,7 @@ def check_transform(
     steps: int = 2,
     seed: int = 0,
     vmap: bool = True,
+    chains: tuple = (),
     rtol: float = 1e-5,
     atol: float = 1e-6,
     **extra_args: Any,
@@ -269,8 +259,8 @@ def check_transform(
     structure, shapes and dtypes (so a jitted step traces once); every update leaf has its
     param's dtype (pass bfloat16 params to check that bf16 stays bf16); ``vmap`` over a batch
     of params and gradients gives each member's result; the transform gives the same updates
-    inside ``jopt.chain`` and, where optax is installed and no extra arguments are needed,
-    inside ``optax.chain``.
+    inside ``jopt.chain`` and inside every chain function of ``chains`` (pass
+    ``chains=(optax.chain,)`` to check optax interop; jopt itself never imports optax).
 
     Args:
       tx: the transform (any object with ``init``/``update``).
@@ -279,6 +269,8 @@ def check_transform(
       steps: jitted and eager steps compared.
       seed: seed of the generated gradients.
       vmap: check ``vmap``; turn off for transforms that cannot batch (host callbacks).
+      chains: more chain functions to compose ``tx`` with, e.g. ``(optax.chain,)``; skipped
+        when ``extra_args`` are given (optax's chain drops them).
       rtol, atol: tolerances of the jit-versus-eager and composition comparisons.
       **extra_args: passed to every ``update`` (e.g. ``value=...``).
 
@@ -291,7 +283,7 @@ def check_transform(
     _check_updates(tx, params, grads, steps, extra_args, rtol, atol)
     if vmap:
         _check_vmap(tx, params, grads, extra_args, rtol, atol)
-    _check_chains(tx, params, grads, extra_args, rtol, atol)
+    _check_chains(tx, params, grads, extra_args, chains, rtol, atol)
 
 
 # Hypothesis strategies: hypothesis is imported when a strategy is built.

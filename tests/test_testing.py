@@ -64,7 +64,7 @@ def _hand_written(cast=False, grow=False):
 
 
 def test_check_transform_passes_a_correct_hand_written_transform():
-    testing.check_transform(_hand_written(), PARAMS)
+    testing.check_transform(_hand_written(), PARAMS, chains=(optax.chain,))
 
 
 def test_check_transform_names_a_dtype_change():
