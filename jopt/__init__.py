@@ -5,7 +5,10 @@ is reachable as ``jopt.NAME``. Namespaces: ``jopt.schedules``, ``jopt.tree``,
 ``jopt.losses``, ``jopt.metrics``, ``jopt.train``, ``jopt.tune``, ``jopt.contrib``.
 """
 
+import sys
+
 from jopt import contrib, losses, metrics, optimizers, schedules, train, transforms, tree
+from jopt._annotations import resolve_annotations as _resolve_annotations
 from jopt._distributions import multi_normal
 from jopt._flat_capability import declare_elementwise
 from jopt._flat_tree import FlatTree
@@ -126,3 +129,8 @@ _TOP_LEVEL_LOSSES = [
     "softmax_cross_entropy", "softmax_cross_entropy_with_integer_labels", "squared_error",
 ]  # fmt: skip
 __all__ = [*_BASE, *_TOP_LEVEL_LOSSES, *transforms.__all__, *optimizers.__all__, *schedules.__all__]
+
+# Annotations as objects, not the strings `from __future__ import annotations` leaves.
+_UNRESOLVED_ANNOTATIONS = _resolve_annotations(
+    sys.modules[__name__], contrib, losses, metrics, schedules, tree, train
+)

@@ -103,9 +103,16 @@ def _convert_floats(value: Any, dtype: Any) -> Any:
 
 
 def _like(value: Any, old: Any) -> Any:
-    """``value`` as an array of the dtype ``old`` had in the state, if it was an array."""
+    """``value`` as an array of the dtype ``old`` had in the state, if it was an array.
+
+    A floating value is never cast to an integer one: a stateful schedule whose state
+    starts as int32 and gets a float added gives a float rate (0.3, not 0), as in optax.
+    """
     value = jnp.asarray(value)
     if not isinstance(old, (jax.Array, np.ndarray)) or value.dtype == old.dtype:
+        return value
+    inexact = jnp.issubdtype(value.dtype, jnp.inexact)
+    if inexact and not jnp.issubdtype(old.dtype, jnp.inexact):
         return value
     return value.astype(old.dtype)
 

@@ -1,0 +1,126 @@
+"""Behaviours where jopt once differed from optax 0.2.8 (issue 14), checked against optax."""
+
+import dataclasses
+import inspect
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import jopt
+import jopt.contrib
+
+
+def _assert_trees_equal(a, b):
+    # Compared through their leaves: jopt's and optax's MaskedNode are different classes.
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_masked_pytree_mask_under_tree_map_params():
+    params = {"a": (jnp.zeros((1, 2)), jnp.zeros((2, 2))), "c": jnp.zeros((1, 2))}
+    mask = {"a": (True, False), "c": True}
+
+    def init(p):
+        return {"count": 1, "params": p, "copy": p}
+
+    def make(lib):
+        inner = lib.GradientTransformation(init, lambda u, s, p=None: (u, s))
+        return lib.masked(inner, mask)
+
+    def bump(v):
+        return v + 1 if v.shape[0] == 1 else v
+
+    ours, theirs = make(jopt), make(optax)
+    got = jopt.tree_map_params(ours, bump, ours.init(params))
+    want = optax.tree.map_params(theirs, bump, theirs.init(params))
+    _assert_trees_equal(got.inner_state, want.inner_state)
+    expected = jax.tree.map(bump, params)
+    assert jax.tree.structure(got) == jax.tree.structure(ours.init(expected))
+    _assert_trees_equal(got, ours.init(expected))
+
+
+def test_incremental_update_accepts_none():
+    x = jnp.array([1.0, 2.0, 3.0])
+    assert jopt.incremental_update(None, x, 1) is optax.incremental_update(None, x, 1) is None
+    tree_new, tree_old = {"a": None, "b": x}, {"a": x, "b": 2 * x}
+    got = jopt.incremental_update(tree_new, tree_old, 0.5)
+    _assert_trees_equal(got, optax.incremental_update(tree_new, tree_old, 0.5))
+
+
+class _TotalState(NamedTuple):
+    total: jax.Array
+
+
+class _AddingSchedule:
+    """A stateful schedule whose int32 state gets a float added (optax's inject test)."""
+
+    def init(self):
+        return _TotalState(total=jnp.zeros([], jnp.int32))
+
+    def update(self, state, **extra):
+        return _TotalState(total=state.total + extra["addendum"])
+
+    def __call__(self, state, **extra):
+        return state.total
+
+
+def test_inject_hyperparams_stateful_schedule_changing_dtype():
+    grads = (jnp.ones(3), jnp.ones(2))
+    extra = {"addendum": 0.3 * jnp.ones((), jnp.float32)}
+    results = []
+    for lib in (jopt, optax):
+        tx = lib.inject_hyperparams(lib.scale)(step_size=_AddingSchedule())
+        state = jax.jit(tx.init)(grads)
+        for _ in range(2):
+            _, state = jax.jit(tx.update)(grads, state, params=grads, **extra)
+        results.append((state.hyperparams["step_size"], state.hyperparams_states["step_size"]))
+    (lr, total), (optax_lr, optax_total) = results
+    np.testing.assert_allclose(lr, optax_lr, atol=0.0)
+    np.testing.assert_allclose(lr, 0.3, atol=0.0)
+    np.testing.assert_allclose(total.total, optax_total.total, atol=0.0)
+
+
+@dataclasses.dataclass
+class _Module:
+    """A callable pytree (like an equinox module): a mask of it is a tree, not a function."""
+
+    w: jax.Array
+
+    def __call__(self, x):
+        return self.w.dot(x)
+
+
+jax.tree_util.register_pytree_node(_Module, lambda m: ((m.w,), None), lambda _, c: _Module(*c))
+
+
+def test_masked_mask_that_is_a_callable_pytree():
+    module = _Module(jnp.array([1.0, 2.0, 3.0]))
+    for lib in (jopt, optax):
+        tx = lib.masked(lib.sgd(0.1), _Module(False))
+        new, _ = tx.update(module, tx.init(module))
+        _assert_trees_equal(new, module)
+
+
+def test_muon_weight_decay_mask_function_returning_a_pytree():
+    params = {"w": jnp.ones((3, 2)), "b": jnp.ones(2)}
+    grads = jax.tree.map(lambda p: 0.1 * p, params)
+
+    def mask_fn(p):
+        return {"w": True, "b": False}
+
+    for lib in (jopt.contrib, optax.contrib):
+        tx = lib.muon(0.1, weight_decay=0.5, weight_decay_mask=mask_fn)
+        new, _ = tx.update(grads, tx.init(params), params)
+        assert jax.tree.structure(new) == jax.tree.structure(params)
+
+
+def test_learning_rate_annotations_are_types():
+    """optax's tests skip optimizers whose learning_rate is not annotated ScalarOrSchedule."""
+    for fn in (jopt.adam, jopt.sgd, jopt.contrib.muon, jopt.contrib.prodigy):
+        annotation = inspect.signature(fn).parameters["learning_rate"].annotation
+        assert annotation is jopt.ScalarOrSchedule, (fn.__name__, annotation)
+    assert jopt._UNRESOLVED_ANNOTATIONS == []
+    assert not isinstance(inspect.signature(jopt.masked).parameters["mask"].annotation, str)
