@@ -124,3 +124,35 @@ def test_learning_rate_annotations_are_types():
         assert annotation is jopt.ScalarOrSchedule, (fn.__name__, annotation)
     assert jopt._UNRESOLVED_ANNOTATIONS == []
     assert not isinstance(inspect.signature(jopt.masked).parameters["mask"].annotation, str)
+
+
+# Boundary values optax gives a meaning to (a running sum, an EMA that never moves,
+# signSGD), which jopt must accept and compute the same.
+BOUNDARY_CASES = [
+    ("trace", {"decay": 1.0}),
+    ("sgd", {"learning_rate": 0.1, "momentum": 1.0}),
+    ("ema", {"decay": 1.0, "debias": False}),
+    ("scale_by_lion", {"b1": 1.0, "b2": 1.0}),
+    ("scale_by_rms", {"decay": 1.0, "initial_scale": 1.0}),
+    ("scale_by_adadelta", {"rho": 1.0}),
+    ("signum", {"learning_rate": 0.1, "beta": 1.0}),
+    ("lars", {"learning_rate": 0.1, "momentum": 1.0}),
+    ("adafactor", {"learning_rate": 0.1, "momentum": 1.0}),
+]
+
+
+def test_boundary_values_optax_accepts():
+    params = {"w": jnp.array([[1.0, -2.0], [0.5, 3.0]]), "b": jnp.array([0.1, -0.2])}
+    grads = [jax.tree.map(lambda p, k=k: jnp.sin(p * (k + 1)), params) for k in range(3)]
+    for name, kwargs in BOUNDARY_CASES:
+        results = []
+        for lib in (jopt, optax):
+            tx = getattr(lib, name)(**kwargs)
+            state, out = tx.init(params), []
+            for g in grads:
+                u, state = tx.update(g, state, params)
+                out.append(u)
+            results.append(out)
+        for ours, theirs in zip(*results, strict=True):
+            for x, y in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs), strict=True):
+                np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7, err_msg=name)
