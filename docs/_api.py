@@ -18,6 +18,7 @@ NAMESPACES = [
     "jopt",
     "jopt.schedules",
     "jopt.tree",
+    "jopt.projections",
     "jopt.losses",
     "jopt.metrics",
     "jopt.contrib",

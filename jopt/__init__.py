@@ -7,7 +7,17 @@ is reachable as ``jopt.NAME``. Namespaces: ``jopt.schedules``, ``jopt.tree``,
 
 import sys
 
-from jopt import contrib, losses, metrics, optimizers, schedules, train, transforms, tree
+from jopt import (
+    contrib,
+    losses,
+    metrics,
+    optimizers,
+    projections,
+    schedules,
+    train,
+    transforms,
+    tree,
+)
 from jopt._annotations import resolve_annotations as _resolve_annotations
 from jopt._distributions import multi_normal
 from jopt._flat_capability import declare_elementwise
@@ -132,5 +142,5 @@ __all__ = [*_BASE, *_TOP_LEVEL_LOSSES, *transforms.__all__, *optimizers.__all__,
 
 # Annotations as objects, not the strings `from __future__ import annotations` leaves.
 _UNRESOLVED_ANNOTATIONS = _resolve_annotations(
-    sys.modules[__name__], contrib, losses, metrics, schedules, tree, train
+    sys.modules[__name__], contrib, losses, metrics, projections, schedules, tree, train
 )
