@@ -19,6 +19,7 @@ NAMESPACES = [
     "jopt.schedules",
     "jopt.tree",
     "jopt.projections",
+    "jopt.perturbations",
     "jopt.losses",
     "jopt.metrics",
     "jopt.contrib",

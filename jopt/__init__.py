@@ -12,6 +12,7 @@ from jopt import (
     losses,
     metrics,
     optimizers,
+    perturbations,
     projections,
     schedules,
     train,
@@ -142,5 +143,13 @@ __all__ = [*_BASE, *_TOP_LEVEL_LOSSES, *transforms.__all__, *optimizers.__all__,
 
 # Annotations as objects, not the strings `from __future__ import annotations` leaves.
 _UNRESOLVED_ANNOTATIONS = _resolve_annotations(
-    sys.modules[__name__], contrib, losses, metrics, projections, schedules, tree, train
+    sys.modules[__name__],
+    contrib,
+    losses,
+    metrics,
+    perturbations,
+    projections,
+    schedules,
+    tree,
+    train,
 )
