@@ -20,6 +20,7 @@ NAMESPACES = [
     "jopt.tree",
     "jopt.projections",
     "jopt.perturbations",
+    "jopt.assignment",
     "jopt.losses",
     "jopt.metrics",
     "jopt.contrib",

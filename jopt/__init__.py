@@ -8,6 +8,7 @@ is reachable as ``jopt.NAME``. Namespaces: ``jopt.schedules``, ``jopt.tree``,
 import sys
 
 from jopt import (
+    assignment,
     contrib,
     losses,
     metrics,
