@@ -21,6 +21,7 @@ NAMESPACES = [
     "jopt.projections",
     "jopt.perturbations",
     "jopt.assignment",
+    "jopt.microbatching",
     "jopt.losses",
     "jopt.metrics",
     "jopt.contrib",

@@ -12,6 +12,7 @@ from jopt import (
     contrib,
     losses,
     metrics,
+    microbatching,
     optimizers,
     perturbations,
     projections,
@@ -77,6 +78,7 @@ from jopt.losses import (  # the losses optax also exposes at its top level
     softmax_cross_entropy_with_integer_labels,
     squared_error,
 )
+from jopt.microbatching import microbatch
 from jopt.optimizers import *  # noqa: F403 - each subpackage lists its names in __all__
 from jopt.schedules import *  # noqa: F403
 from jopt.transforms import *  # noqa: F403
@@ -128,6 +130,7 @@ _BASE = [
     "nnls",
     "power_iteration",
     "tree_map_params",
+    "microbatch",
     "multi_normal",
     # the fast path for many small leaves: parameters kept flat for the whole of training
     "FlatTree",
@@ -148,6 +151,7 @@ _UNRESOLVED_ANNOTATIONS = _resolve_annotations(
     contrib,
     losses,
     metrics,
+    microbatching,
     perturbations,
     projections,
     schedules,

@@ -292,9 +292,9 @@ def cast(tree: Any, dtype: Any) -> Any:
     return jax.tree.map(lambda x: _cast_leaf(x, dtype), tree)
 
 
-def cast_like(tree: Any, other: Any) -> Any:
-    """Cast each leaf of ``tree`` to the dtype of the matching leaf of ``other``."""
-    return jax.tree.map(lambda x, o: _cast_leaf(x, jnp.result_type(o)), tree, other)
+def cast_like(tree: Any, other_tree: Any) -> Any:
+    """Cast each leaf of ``tree`` to the dtype of the matching leaf of ``other_tree``."""
+    return jax.tree.map(lambda x, o: _cast_leaf(x, jnp.result_type(o)), tree, other_tree)
 
 
 def _order(which: str, a: Any, b: Any) -> Any:
