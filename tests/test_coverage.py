@@ -40,6 +40,13 @@ ALLOWED_MISSING = {
     "(jopt.tree.norm, jopt.tree.l2_norm)",
 }
 
+# optax namespaces jopt leaves out as a whole, with the reason.
+LEFT_OUT_NAMESPACES = {
+    "aggregating": "optax.experimental.aggregating is experimental in optax (per-example "
+    "update aggregators, ~700 lines); jopt.microbatching.micro_grad gives per-example "
+    "gradients, their transforms and metrics",
+}
+
 # (optax namespace, jopt namespace, label, prefix optax adds to jopt's names)
 PAIRS = [
     (optax, jopt, "optax", ""),
@@ -123,6 +130,12 @@ def test_shared_functions_take_optax_arguments():
             if not same:
                 differ.append(f"{label}.{name}: jopt {ours} vs optax {theirs}")
     assert not differ, "\n".join(differ)
+
+
+def test_left_out_namespaces_are_the_experimental_ones():
+    import optax.experimental
+
+    assert set(optax.experimental.__all__) == set(LEFT_OUT_NAMESPACES)
 
 
 def test_allow_list_is_short_and_not_stale():

@@ -59,10 +59,6 @@ class ScaleByAdaDeltaState(NamedTuple):
     e_x: Updates  # moving average of squared updates, like params
 
 
-def _abs_sq(x):
-    return (jnp.conj(x) * x).real
-
-
 def _check_rms(decay, eps, initial_scale, eps_in_sqrt, bias_correction) -> None:
     # decay=1 keeps nu at initial_scale (a fixed preconditioner, as optax allows); only the
     # bias correction 1 - decay**t divides by zero then.
@@ -175,7 +171,7 @@ def scale_by_stddev(
         else:
             mu_hat, nu_hat = mu, nu
         out = jax.tree.map(
-            lambda m, n, g: _inverse_root(n - _abs_sq(m), eps, eps_in_sqrt) * g,
+            lambda m, n, g: _inverse_root(n - tree.abs_sq(m), eps, eps_in_sqrt) * g,
             mu_hat, nu_hat, updates,
         )  # fmt: skip
         if bias_correction:
@@ -209,7 +205,9 @@ def scale_by_rss(
 
     def update(updates, state, params=None):
         del params
-        sum_of_squares = jax.tree.map(lambda g, s: _abs_sq(g) + s, updates, state.sum_of_squares)
+        sum_of_squares = jax.tree.map(
+            lambda g, s: tree.abs_sq(g) + s, updates, state.sum_of_squares
+        )
         out = jax.tree.map(
             lambda s, g: jnp.where(s > 0, jax.lax.rsqrt(s + eps), 0.0) * g, sum_of_squares, updates
         )
