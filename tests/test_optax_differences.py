@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 
 import jopt
 import jopt.contrib
@@ -156,3 +157,14 @@ def test_boundary_values_optax_accepts():
         for ours, theirs in zip(*results, strict=True):
             for x, y in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs), strict=True):
                 np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7, err_msg=name)
+
+
+@pytest.mark.parametrize("preconditioning", ["frobenius", "spectral", "aol", "schatten"])
+def test_orthogonalize_via_newton_schulz_matches_optax(preconditioning):
+    from optax.contrib import _muon as optax_muon  # public in jopt.contrib, private in optax
+
+    x = jax.random.normal(jax.random.key(0), (6, 4))
+    coeffs = jnp.array([3.4445, -4.7750, 2.0315])
+    ours = jopt.contrib.orthogonalize_via_newton_schulz(x, coeffs, 5, preconditioning)
+    theirs = optax_muon.orthogonalize_via_newton_schulz(x, coeffs, 5, preconditioning)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
