@@ -215,11 +215,12 @@ def inject_hyperparams(
         bound = signature.bind(*args, **kwargs)
         supplied = set(bound.arguments)
         bound.apply_defaults()
-        # Built once with the given values so that the factory's own checks
-        # reject bad numbers here, where the user passed them.
-        inner_factory(*bound.args, **bound.kwargs)
-
         schedules, numeric, other = _sort_arguments(bound.arguments, supplied, static_args)
+        # Built once here so that the factory's own checks reject bad numbers where the
+        # user passed them; a schedule is checked by its first value (the factory itself
+        # refuses schedules for hyperparameters that take none outside this wrapper).
+        first = {k: s(s.init()) for k, s in schedules.items()}
+        inner_factory(**other, **numeric, **first)
 
         def dtype_of(params):
             # "promote" is optax's "highest" wherever that is defined (an int32 leaf
