@@ -6,14 +6,25 @@ import importlib
 import inspect
 import pathlib
 
-# (optax namespace, jopt namespace)
+# (optax namespace, jopt namespace); optax.tree_utils is optax.tree with a tree_ prefix.
 PAIRS = [
     ("optax", "jopt"),
     ("optax.schedules", "jopt.schedules"),
     ("optax.losses", "jopt.losses"),
     ("optax.contrib", "jopt.contrib"),
     ("optax.tree", "jopt.tree"),
+    ("optax.tree_utils", "jopt.tree"),
+    ("optax.projections", "jopt.projections"),
+    ("optax.assignment", "jopt.assignment"),
+    ("optax.perturbations", "jopt.perturbations"),
+    ("optax.microbatching", "jopt.microbatching"),
 ]
+
+
+def _jopt_name(optax_namespace: str, name: str) -> str:
+    if optax_namespace == "optax.tree_utils" and name.startswith("tree_"):
+        return name[len("tree_") :]
+    return name
 
 
 def _names(module) -> list[str]:
@@ -36,8 +47,9 @@ def write_table(path: pathlib.Path) -> None:
         except ModuleNotFoundError:
             target = None
         for name in _names(source):
-            if target is not None and hasattr(target, name):
-                lines.append(f"| `{optax_name}.{name}` | `{jopt_name}.{name}` |")
+            ours = _jopt_name(optax_name, name)
+            if target is not None and hasattr(target, ours):
+                lines.append(f"| `{optax_name}.{name}` | `{jopt_name}.{ours}` |")
             else:
                 lines.append(f"| `{optax_name}.{name}` | — (see the note below) |")
     path.write_text("\n".join(lines) + "\n")

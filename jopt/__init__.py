@@ -5,7 +5,23 @@ is reachable as ``jopt.NAME``. Namespaces: ``jopt.schedules``, ``jopt.tree``,
 ``jopt.losses``, ``jopt.metrics``, ``jopt.train``, ``jopt.tune``, ``jopt.contrib``.
 """
 
-from jopt import contrib, losses, metrics, optimizers, schedules, train, transforms, tree
+import sys
+
+from jopt import (
+    assignment,
+    contrib,
+    losses,
+    metrics,
+    microbatching,
+    optimizers,
+    perturbations,
+    projections,
+    schedules,
+    train,
+    transforms,
+    tree,
+)
+from jopt._annotations import resolve_annotations as _resolve_annotations
 from jopt._distributions import multi_normal
 from jopt._flat_capability import declare_elementwise
 from jopt._flat_tree import FlatTree
@@ -62,6 +78,7 @@ from jopt.losses import (  # the losses optax also exposes at its top level
     softmax_cross_entropy_with_integer_labels,
     squared_error,
 )
+from jopt.microbatching import microbatch
 from jopt.optimizers import *  # noqa: F403 - each subpackage lists its names in __all__
 from jopt.schedules import *  # noqa: F403
 from jopt.transforms import *  # noqa: F403
@@ -113,6 +130,7 @@ _BASE = [
     "nnls",
     "power_iteration",
     "tree_map_params",
+    "microbatch",
     "multi_normal",
     # the fast path for many small leaves: parameters kept flat for the whole of training
     "FlatTree",
@@ -126,3 +144,17 @@ _TOP_LEVEL_LOSSES = [
     "softmax_cross_entropy", "softmax_cross_entropy_with_integer_labels", "squared_error",
 ]  # fmt: skip
 __all__ = [*_BASE, *_TOP_LEVEL_LOSSES, *transforms.__all__, *optimizers.__all__, *schedules.__all__]
+
+# Annotations as objects, not the strings `from __future__ import annotations` leaves.
+_UNRESOLVED_ANNOTATIONS = _resolve_annotations(
+    sys.modules[__name__],
+    contrib,
+    losses,
+    metrics,
+    microbatching,
+    perturbations,
+    projections,
+    schedules,
+    tree,
+    train,
+)

@@ -8,11 +8,8 @@ import jax
 import jax.numpy as jnp
 
 from jopt.base import ArrayTree
+from jopt.tree import abs_sq as _abs_sq
 from jopt.tree import safe_increment
-
-
-def _abs_sq(x: jax.Array) -> jax.Array:
-    return (jnp.conj(x) * x).real
 
 
 def safe_norm(

@@ -202,9 +202,18 @@ def apply_updates(params: Params, updates: Updates) -> Params:
 
 
 def incremental_update(new_tensors: Params, old_tensors: Params, step_size: Numeric) -> Params:
-    r"""Polyak averaging: :math:`\tau\,\text{new} + (1-\tau)\,\text{old}`, leaf by leaf."""
+    r"""Polyak averaging: :math:`\tau\,\text{new} + (1-\tau)\,\text{old}`, leaf by leaf.
+
+    A None in ``new_tensors`` (a whole tree or a subtree) stays None, as in optax.
+
+    References:
+      Polyak & Juditsky, Acceleration of stochastic approximation by averaging (1992).
+    """
     return jax.tree.map(
-        lambda new, old: step_size * new + (1.0 - step_size) * old, new_tensors, old_tensors
+        lambda new, old: None if new is None else step_size * new + (1.0 - step_size) * old,
+        new_tensors,
+        old_tensors,
+        is_leaf=lambda x: x is None,
     )
 
 

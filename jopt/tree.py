@@ -17,12 +17,22 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jopt._state_mapping import tree_map_params as map_params
+from jopt._tree_lookup import NamedTupleKey, get, get_all_with_path, set  # noqa: A004
+from jopt._tree_random import random_like, split_key_like, unwrap_random_key_data
+
 __all__ = [
     "add", "add_scale", "all_finite", "bias_correction", "bytes_size", "cast", "cast_like", "clip",
     "dtype", "full_like", "l1_norm", "l2_norm", "linf_norm", "max", "min", "mul", "div",
     "norm", "ones_like", "safe_increment", "scale", "size", "sub", "sum",
     "update_infinity_moment", "update_moment", "update_moment_per_elem_norm", "vdot",
     "where", "zeros_like",
+    # complex numbers, comparison, batching
+    "abs_sq", "allclose", "batch_shape", "conj", "real",
+    # reading and editing a state by field name; mapping over its copies of the params
+    "NamedTupleKey", "get", "get_all_with_path", "map_params", "set",
+    # random trees
+    "random_like", "split_key_like", "unwrap_random_key_data",
 ]  # fmt: skip
 
 _is_none = lambda x: x is None  # noqa: E731
@@ -76,9 +86,19 @@ def vdot(tree_x: Any, tree_y: Any) -> jax.Array:
     return jax.tree.reduce(operator.add, jax.tree.map(_vdot_leaf, tree_x, tree_y), initializer=0)
 
 
-def sum(tree: Any) -> jax.Array:  # noqa: A001 - mirrors optax.tree.sum
-    """Sum of every element of every leaf."""
-    return jax.tree.reduce(operator.add, jax.tree.map(jnp.sum, tree), initializer=0)
+def sum(tree: Any, associative_reduction: bool = False) -> jax.Array:  # noqa: A001 - optax.tree.sum
+    """Sum of every element of every leaf, :math:`\\sum_i \\sum_j x_{ij}`.
+
+    Args:
+      tree: a pytree of arrays.
+      associative_reduction: combine the leaf sums as a balanced tree
+        (``jax.tree.reduce_associative``), which compiles faster on trees with many
+        leaves; the summation order, hence the last bits, can differ.
+    """
+    sums = jax.tree.map(jnp.sum, tree)
+    if associative_reduction:
+        return jax.tree.reduce_associative(operator.add, sums, identity=0)
+    return jax.tree.reduce(operator.add, sums, initializer=0)
 
 
 def _reduce_nonempty(reduce_leaf, combine, tree, start):
@@ -98,13 +118,17 @@ def min(tree: Any) -> jax.Array:  # noqa: A001
     return _reduce_nonempty(jnp.min, jnp.minimum, tree, math.inf)
 
 
-def _abs_sq(x):
+def abs_sq(x: Any) -> jax.Array:
+    """Squared modulus, :math:`|x|^2 = \\operatorname{Re}(x)^2 + \\operatorname{Im}(x)^2`.
+
+    Real for complex input (``x * conj(x)`` would keep a zero imaginary part).
+    """
     return jnp.square(x.real) + jnp.square(x.imag) if jnp.iscomplexobj(x) else jnp.square(x)
 
 
 def l2_norm(tree: Any, squared: bool = False) -> jax.Array:
     """Euclidean norm of the whole tree, :math:`\\sqrt{\\sum_i \\|x_i\\|_2^2}`."""
-    sq = sum(jax.tree.map(_abs_sq, tree))
+    sq = sum(jax.tree.map(abs_sq, tree))
     return jnp.asarray(sq if squared else jnp.sqrt(sq))
 
 
@@ -128,7 +152,43 @@ def norm(tree: Any, ord: int | float | str | None = None, squared: bool = False)
         value = linf_norm(tree)
     else:
         raise ValueError(f"ord must be one of None, 1, 2, inf, got {ord!r}")
-    return _abs_sq(value) if squared else value
+    return abs_sq(value) if squared else value
+
+
+def conj(tree: Any) -> Any:
+    """Leafwise complex conjugate, :math:`\\bar x`."""
+    return jax.tree.map(jnp.conj, tree)
+
+
+def real(tree: Any) -> Any:
+    """Leafwise real part, :math:`\\operatorname{Re}(x)`."""
+    return jax.tree.map(jnp.real, tree)
+
+
+def allclose(a: Any, b: Any, rtol: Any = 1e-05, atol: Any = 1e-08, equal_nan: bool = False) -> Any:
+    """Whether every leaf pair satisfies :math:`|a - b| \\le atol + rtol\\,|b|` (``jnp.allclose``).
+
+    Args:
+      a: a tree.
+      b: a tree of the same structure.
+      rtol: relative tolerance.
+      atol: absolute tolerance.
+      equal_nan: count NaNs in the same places as equal.
+    """
+    close = jax.tree.map(
+        lambda x, y: jnp.allclose(x, y, rtol=rtol, atol=atol, equal_nan=equal_nan), a, b
+    )
+    return functools.reduce(operator.and_, jax.tree.leaves(close), True)
+
+
+def batch_shape(tree: Any, shape: tuple[int, ...] = ()) -> Any:
+    """Each leaf broadcast to leading batch dimensions ``shape``: ``(*shape, *leaf.shape)``.
+
+    Args:
+      tree: a pytree of arrays.
+      shape: the batch dimensions to put in front.
+    """
+    return jax.tree.map(lambda x: jnp.broadcast_to(x, (*shape, *jnp.shape(x))), tree)
 
 
 def zeros_like(tree: Any, dtype: Any = None) -> Any:
@@ -186,7 +246,7 @@ def update_moment_per_elem_norm(updates: Any, moments: Any, decay: Any, order: i
         if not jnp.iscomplexobj(g):
             return g**order
         half = order / 2
-        return _abs_sq(g) ** (int(half) if half.is_integer() else half)
+        return abs_sq(g) ** (int(half) if half.is_integer() else half)
 
     return _map(lambda g, m: (1 - decay) * power(g) + decay * m, updates, moments)
 
@@ -232,9 +292,9 @@ def cast(tree: Any, dtype: Any) -> Any:
     return jax.tree.map(lambda x: _cast_leaf(x, dtype), tree)
 
 
-def cast_like(tree: Any, other: Any) -> Any:
-    """Cast each leaf of ``tree`` to the dtype of the matching leaf of ``other``."""
-    return jax.tree.map(lambda x, o: _cast_leaf(x, jnp.result_type(o)), tree, other)
+def cast_like(tree: Any, other_tree: Any) -> Any:
+    """Cast each leaf of ``tree`` to the dtype of the matching leaf of ``other_tree``."""
+    return jax.tree.map(lambda x, o: _cast_leaf(x, jnp.result_type(o)), tree, other_tree)
 
 
 def _order(which: str, a: Any, b: Any) -> Any:
@@ -261,7 +321,7 @@ def dtype(tree: Any, mixed_dtype_handler: str | None = None) -> Any:
     if not dtypes:
         return jnp.result_type(float)
     if mixed_dtype_handler is None:
-        if len(set(dtypes)) > 1:
+        if len(builtins.set(dtypes)) > 1:
             raise ValueError(
                 f"tree has mixed dtypes {sorted({str(d) for d in dtypes})}; pass "
                 "mixed_dtype_handler='promote', 'highest' or 'lowest'"

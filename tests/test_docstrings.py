@@ -60,8 +60,10 @@ def _returns_transformation(function) -> bool:
         annotation = inspect.signature(function).return_annotation
     except (TypeError, ValueError):
         return False
-    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
-    return "GradientTransformation" in str(text)
+    # Annotations are objects (jopt evaluates them at import); a generic alias such as
+    # Callable[..., GradientTransformation] names its arguments only in its str().
+    text = annotation.__name__ if inspect.isclass(annotation) else str(annotation)
+    return "GradientTransformation" in text
 
 
 def _factories():

@@ -26,7 +26,7 @@ from jopt.contrib._madgrad import MadgradState, madgrad, scale_by_madgrad
 from jopt.contrib._mechanize import MechanicState, mechanize
 from jopt.contrib._momo import MomoAdamState, MomoState, momo, momo_adam
 from jopt.contrib._muon import MuonState, muon, scale_by_muon
-from jopt.contrib._newton_schulz import MuonDimensionNumbers
+from jopt.contrib._newton_schulz import MuonDimensionNumbers, orthogonalize_via_newton_schulz
 from jopt.contrib._privacy import (
     DifferentiallyPrivateAggregateState,
     differentially_private_aggregate,
@@ -90,6 +90,7 @@ __all__ = [
     "momo",
     "momo_adam",
     "muon",
+    "orthogonalize_via_newton_schulz",
     "normalize",
     "prodigy",
     "reduce_on_plateau",

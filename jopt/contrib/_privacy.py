@@ -107,7 +107,7 @@ def dpsgd(
       l2_norm_clip: the per-example norm bound, > 0.
       noise_multiplier: noise standard deviation relative to ``l2_norm_clip``, >= 0.
       seed: an integer seed (or a PRNG key) for the noise.
-      momentum: in [0, 1), or None for plain SGD.
+      momentum: in [0, 1], or None for plain SGD.
       nesterov: use Nesterov momentum. Default False.
 
     References:
@@ -116,7 +116,7 @@ def dpsgd(
     """
     check.learning_rate("learning_rate", learning_rate)
     check.prng_key("seed", seed)  # passed on as the key
-    check.optional(check.unit_interval, "momentum", momentum)
+    check.optional(check.closed_unit_interval, "momentum", momentum)  # a trace: 1 sums
     check.boolean("nesterov", nesterov)
     return chain(
         differentially_private_aggregate(l2_norm_clip, noise_multiplier, seed),

@@ -43,7 +43,7 @@ def rmsprop(
       initial_scale: initial second moment >= 0; default 0.
       eps_in_sqrt: add eps inside the root (default) or outside.
       centered: divide by the standard deviation rather than the RMS; default False.
-      momentum: :math:`\mu` in [0, 1), or None for none; default None.
+      momentum: :math:`\mu` in [0, 1], or None for none; default None.
       nesterov: Nesterov momentum; default False.
       bias_correction: debias the moments; default False.
 
@@ -54,7 +54,7 @@ def rmsprop(
       <https://arxiv.org/abs/1308.0850>`_, 2013.
     """
     check.learning_rate("learning_rate", learning_rate)
-    check.optional(check.unit_interval, "momentum", momentum)
+    check.optional(check.closed_unit_interval, "momentum", momentum)  # a trace: 1 sums
     check.boolean("centered", centered)
     check.boolean("nesterov", nesterov)
     scaling = scale_by_stddev if centered else scale_by_rms

@@ -56,14 +56,16 @@ def lars(
       eps: :math:`\epsilon`, added to the update norm, >= 0 (default 0.0).
       trust_ratio_mask: which params get the trust ratio, like ``weight_decay_mask``
         (default True).
-      momentum: :math:`\mu`, in [0, 1) (default 0.9).
+      momentum: :math:`\mu`, in [0, 1] (default 0.9).
       nesterov: use Nesterov momentum (default False).
 
     References:
       You et al., `Large Batch Training of Convolutional Networks
       <https://arxiv.org/abs/1708.03888>`_, 2017.
     """
-    check.unit_interval("momentum", momentum)
+    check.closed_unit_interval(
+        "momentum", momentum, "pass a value in [0, 1]; 1 keeps a running sum"
+    )
     check.optional(check.mask, "weight_decay_mask", weight_decay_mask)
     check.mask("trust_ratio_mask", trust_ratio_mask)
     return chain(

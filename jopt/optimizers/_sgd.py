@@ -27,7 +27,7 @@ def sgd(
 
     Args:
       learning_rate: :math:`\eta`, a number >= 0 or a schedule.
-      momentum: :math:`\mu` in [0, 1), or None for plain SGD (no state); default None.
+      momentum: :math:`\mu` in [0, 1] (1: a running sum), or None for plain SGD; default None.
       nesterov: use Nesterov momentum; default False.
       accumulator_dtype: dtype of the momentum buffer; None keeps the params' dtype.
 
@@ -42,7 +42,7 @@ def sgd(
       >>> tx = jopt.sgd(0.1, momentum=0.9, nesterov=True)
     """
     check.learning_rate("learning_rate", learning_rate)
-    check.optional(check.unit_interval, "momentum", momentum)
+    check.optional(check.closed_unit_interval, "momentum", momentum)  # 1: a running sum
     check.boolean("nesterov", nesterov)
     check.dtype("accumulator_dtype", accumulator_dtype)
     momentum_tx = (

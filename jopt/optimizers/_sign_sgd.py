@@ -40,14 +40,14 @@ def signum(
 
     Args:
       learning_rate: :math:`\eta`, a number >= 0 or a schedule.
-      beta: :math:`\beta`, decay of the EMA, in [0, 1) (default 0.9).
+      beta: :math:`\beta`, decay of the EMA, in [0, 1] (default 0.9).
       accumulator_dtype: dtype of the EMA; None keeps the params' dtype.
 
     References:
       Bernstein et al., `signSGD: Compressed Optimisation for Non-Convex Problems
       <https://arxiv.org/abs/1802.04434>`_, 2018.
     """
-    check.unit_interval("beta", beta)
+    check.closed_unit_interval("beta", beta, "pass a value in [0, 1] such as 0.9")  # no debiasing
     # No debiasing: it rescales m_t by a positive number, which the sign ignores.
     return chain(
         ema(beta, debias=False, accumulator_dtype=accumulator_dtype),

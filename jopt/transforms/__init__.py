@@ -53,6 +53,14 @@ from jopt.transforms._finite import ApplyIfFiniteState, apply_if_finite
 from jopt.transforms._flat_state import FlatStateState, flat_state
 from jopt.transforms._flatten import flatten
 from jopt.transforms._freezing import freeze, selective_transform
+from jopt.transforms._hygiene import (
+    NonNegativeParamsState,
+    ZeroNansState,
+    centralize,
+    keep_params_nonnegative,
+    normalize_by_update_norm,
+    zero_nans,
+)
 from jopt.transforms._injection import (
     InjectHyperparamsState,
     InjectStatefulHyperparamsState,
@@ -82,14 +90,6 @@ from jopt.transforms._monitoring import (
 )
 from jopt.transforms._noise import AddNoiseState, add_noise
 from jopt.transforms._novograd import ScaleByNovogradState, scale_by_novograd
-from jopt.transforms._numerics import (
-    NonNegativeParamsState,
-    ZeroNansState,
-    centralize,
-    keep_params_nonnegative,
-    normalize_by_update_norm,
-    zero_nans,
-)
 from jopt.transforms._optimistic import (
     ScaleByOptimisticGradientState,
     scale_by_optimistic_gradient,

@@ -73,9 +73,9 @@ class WrappedSchedule:
 
 
 class InjectHyperparamsState(NamedTuple):
-    """A state with hyperparameters but no schedule states (optax's layout before 0.1.9).
-
-    :func:`inject_hyperparams` returns :class:`InjectStatefulHyperparamsState`.
+    """Deprecated: the layout optax used before 0.1.9, kept (as optax keeps it) so that code
+    naming the type still imports. Nothing builds it: :func:`inject_hyperparams` returns
+    :class:`InjectStatefulHyperparamsState`, which adds ``hyperparams_states``.
     """
 
     count: jax.Array  # int32 scalar, number of updates seen (saturates)
@@ -103,9 +103,16 @@ def _convert_floats(value: Any, dtype: Any) -> Any:
 
 
 def _like(value: Any, old: Any) -> Any:
-    """``value`` as an array of the dtype ``old`` had in the state, if it was an array."""
+    """``value`` as an array of the dtype ``old`` had in the state, if it was an array.
+
+    A floating value is never cast to an integer one: a stateful schedule whose state
+    starts as int32 and gets a float added gives a float rate (0.3, not 0), as in optax.
+    """
     value = jnp.asarray(value)
     if not isinstance(old, (jax.Array, np.ndarray)) or value.dtype == old.dtype:
+        return value
+    inexact = jnp.issubdtype(value.dtype, jnp.inexact)
+    if inexact and not jnp.issubdtype(old.dtype, jnp.inexact):
         return value
     return value.astype(old.dtype)
 
@@ -115,9 +122,51 @@ def _is_numeric(value: Any) -> bool:
     return isinstance(value, (int, float, np.ndarray, jax.Array))
 
 
-def _first_values(schedules: dict[str, StatefulSchedule]) -> dict[str, Any]:
-    """Each schedule's value at its initial state (step 0)."""
-    return {name: schedule(schedule.init()) for name, schedule in schedules.items()}
+def _checked_factory(
+    inner_factory: Any, static_args: str | Iterable[str]
+) -> tuple[set[str], inspect.Signature]:
+    """The static argument names as a set and the factory's signature, or a clear error."""
+    if not callable(inner_factory):
+        raise TypeError(
+            f"inner_factory must be a function returning a transform, got {inner_factory!r}; "
+            "pass the factory itself, e.g. jopt.adam rather than jopt.adam(1e-3)"
+        )
+    if not isinstance(static_args, str) and not isinstance(static_args, Iterable):
+        raise TypeError(
+            f"static_args must be an argument name or an iterable of them, got {static_args!r}; "
+            "pass e.g. static_args=('min_dim_size_to_factor',)"
+        )
+    static_args = {static_args} if isinstance(static_args, str) else set(static_args)
+    signature = inspect.signature(inner_factory)
+    unknown = static_args - set(signature.parameters)
+    if unknown:
+        raise ValueError(
+            f"static_args must name arguments of inner_factory, got unknown {sorted(unknown)}; "
+            f"pick from {sorted(signature.parameters)}"
+        )
+    return static_args, signature
+
+
+def _sort_arguments(
+    arguments: dict[str, Any], supplied: set[str], static_args: set[str]
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Split the factory's arguments into (schedules, numeric values, static others)."""
+    schedules, numeric, other = {}, {}, {}
+    for name, value in arguments.items():
+        # Dtypes (jnp.float32 is a class, hence callable) and callables left at
+        # the factory's default (a norm function, a clipping rule) are not schedules.
+        static = name in static_args or isinstance(value, (bool, type, np.dtype))
+        if static or (callable(value) and name not in supplied):
+            other[name] = value
+        elif isinstance(value, StatefulSchedule):
+            schedules[name] = value
+        elif callable(value):
+            schedules[name] = WrappedSchedule(value)
+        elif _is_numeric(value):
+            numeric[name] = value
+        else:
+            other[name] = value
+    return schedules, numeric, other
 
 
 def inject_hyperparams(
@@ -158,24 +207,7 @@ def inject_hyperparams(
       >>> state.hyperparams["learning_rate"]
       Array(0.1, dtype=float32)
     """
-    if not callable(inner_factory):
-        raise TypeError(
-            f"inner_factory must be a function returning a transform, got {inner_factory!r}; "
-            "pass the factory itself, e.g. jopt.adam rather than jopt.adam(1e-3)"
-        )
-    if not isinstance(static_args, str) and not isinstance(static_args, Iterable):
-        raise TypeError(
-            f"static_args must be an argument name or an iterable of them, got {static_args!r}; "
-            "pass e.g. static_args=('min_dim_size_to_factor',)"
-        )
-    static_args = {static_args} if isinstance(static_args, str) else set(static_args)
-    signature = inspect.signature(inner_factory)
-    unknown = static_args - set(signature.parameters)
-    if unknown:
-        raise ValueError(
-            f"static_args must name arguments of inner_factory, got unknown {sorted(unknown)}; "
-            f"pick from {sorted(signature.parameters)}"
-        )
+    static_args, signature = _checked_factory(inner_factory, static_args)
     _check.dtype("hyperparam_dtype", hyperparam_dtype)
 
     @functools.wraps(inner_factory)
@@ -183,26 +215,13 @@ def inject_hyperparams(
         bound = signature.bind(*args, **kwargs)
         supplied = set(bound.arguments)
         bound.apply_defaults()
-        schedules, numeric, other = {}, {}, {}
-        for name, value in bound.arguments.items():
-            # Dtypes (jnp.float32 is a class, hence callable) and callables left at
-            # the factory's default (a norm function, a clipping rule) are not schedules.
-            static = name in static_args or isinstance(value, (bool, type, np.dtype))
-            if static or (callable(value) and name not in supplied):
-                other[name] = value
-            elif isinstance(value, StatefulSchedule):
-                schedules[name] = value
-            elif callable(value):
-                schedules[name] = WrappedSchedule(value)
-            elif _is_numeric(value):
-                numeric[name] = value
-            else:
-                other[name] = value
-        # Built once with the given values so that the factory's own checks reject bad
-        # numbers here, where the user passed them; a schedule stands in with its first
-        # value (the factory itself takes no schedule for most hyperparameters).
-        first = inspect.BoundArguments(signature, {**bound.arguments, **_first_values(schedules)})
-        inner_factory(*first.args, **first.kwargs)
+        schedules, numeric, other = _sort_arguments(bound.arguments, supplied, static_args)
+        # Built once here so that the factory's own checks reject bad numbers where the
+        # user passed them; a schedule is checked by its first value (the factory itself
+        # refuses schedules for hyperparameters that take none outside this wrapper).
+        first = {k: s(s.init()) for k, s in schedules.items()}
+        checked = inspect.BoundArguments(signature, {**bound.arguments, **first})
+        inner_factory(*checked.args, **checked.kwargs)
 
         def dtype_of(params):
             # "promote" is optax's "highest" wherever that is defined (an int32 leaf

@@ -40,8 +40,8 @@ def scale_by_lion(
     :math:`c_t` where :math:`|c_t| < 1` and its sign elsewhere.
 
     Args:
-      b1: :math:`\beta_1`, interpolation weight of the momentum, in [0, 1); default 0.9.
-      b2: :math:`\beta_2`, decay of the momentum, in [0, 1); default 0.99.
+      b1: :math:`\beta_1`, interpolation weight of the momentum, in [0, 1]; default 0.9.
+      b2: :math:`\beta_2`, decay of the momentum, in [0, 1]; default 0.99.
       mu_dtype: dtype of :math:`m`; None keeps the params' dtype.
       mode: ``"hard"`` (sign, default), ``"smooth"`` (tanh) or ``"refined"``.
       smooth_beta: :math:`\beta_s` > 0, sharpness of the tanh in ``"smooth"`` mode.
@@ -50,8 +50,9 @@ def scale_by_lion(
       Chen et al., `Symbolic Discovery of Optimization Algorithms
       <https://arxiv.org/abs/2302.06675>`_, 2023.
     """
-    check.unit_interval("b1", b1)
-    check.unit_interval("b2", b2, "pass a value in [0, 1) such as 0.99")
+    # No bias correction divides by 1 - b: 1 is meaningful (b2=1 gives signSGD).
+    check.closed_unit_interval("b1", b1, "pass a value in [0, 1] such as 0.9")
+    check.closed_unit_interval("b2", b2, "pass a value in [0, 1] such as 0.99")
     mu_dtype = check.dtype("mu_dtype", mu_dtype)
     check.one_of("mode", mode, _MODES)
     check.positive("smooth_beta", smooth_beta, "pass a value > 0 such as 1.0")

@@ -15,6 +15,7 @@ import jax
 from jopt import _check as check
 from jopt._flat_capability import check_flat
 from jopt._flat_tree import FlatTree
+from jopt._state_mapping import _ParamsMarker as ParamsMarker
 from jopt.base import (
     GradientTransformation,
     GradientTransformationExtraArgs,
@@ -40,6 +41,16 @@ class MaskedNode(NamedTuple):
     """
 
 
+def is_tree_function(prefix: Any) -> bool:
+    """Whether ``prefix`` is a function of the params rather than a tree.
+
+    A pytree whose nodes are callable (an equinox-style module holding bools) is a
+    tree: it is a function only if every one of its leaves is callable, as in optax.
+    """
+    callable_leaves = jax.tree.leaves(jax.tree.map(callable, prefix))
+    return bool(callable_leaves) and all(callable_leaves)
+
+
 def resolve_tree_prefix(
     prefix: Any, tree: Any, name: str, tree_name: str = "params", fix: str = MASK_FIX
 ) -> Any:
@@ -47,7 +58,7 @@ def resolve_tree_prefix(
 
     Raises a ValueError naming the first differing path when it is not.
     """
-    resolved = prefix(tree) if callable(prefix) else prefix
+    resolved = prefix(tree) if is_tree_function(prefix) else prefix
     try:
         jax.tree.map(lambda m, t: None, resolved, tree)
     except (ValueError, TypeError):
@@ -92,6 +103,8 @@ def masked(
     inner = with_extra_args_support(inner)
 
     def init(params):
+        if isinstance(params, ParamsMarker):  # tree_map_params: the inner state mirrors it
+            return MaskedState(inner_state=inner.init(params))
         check_flat("masked", [inner], params)
         if isinstance(params, FlatTree):  # whole buffers; masked-out elements are zeroed
             return MaskedState(inner_state=inner.init(params))

@@ -41,7 +41,7 @@ def trace(
       u_t = \begin{cases} g_t + \beta\, m_t & \text{nesterov} \\ m_t & \text{otherwise}\end{cases}
 
     Args:
-      decay: :math:`\beta`, in [0, 1).
+      decay: :math:`\beta`, in [0, 1]; 1 keeps a running sum.
       nesterov: use Nesterov's look-ahead form.
       accumulator_dtype: dtype of :math:`m` (e.g. ``jnp.bfloat16`` to save memory);
         None keeps the params' dtype.
@@ -52,7 +52,7 @@ def trace(
       Sutskever et al., `On the importance of initialization and momentum in deep
       learning <http://proceedings.mlr.press/v28/sutskever13.pdf>`_, 2013.
     """
-    check.unit_interval("decay", decay)
+    check.closed_unit_interval("decay", decay, "pass a value in [0, 1]; 1 keeps a running sum")
     check.boolean("nesterov", nesterov)
     accumulator_dtype = check.dtype("accumulator_dtype", accumulator_dtype)
 
@@ -80,7 +80,7 @@ def ema(
       u_t = \begin{cases} m_t / (1-\beta^t) & \text{debias} \\ m_t & \text{otherwise}\end{cases}
 
     Args:
-      decay: :math:`\beta`, in [0, 1).
+      decay: :math:`\beta`, in [0, 1] (in [0, 1) with debias).
       debias: divide by :math:`1-\beta^t` so early averages are not biased to zero.
       accumulator_dtype: dtype of :math:`m`; None keeps the params' dtype.
 
@@ -88,8 +88,10 @@ def ema(
       Kingma & Ba, `Adam: A Method for Stochastic Optimization
       <https://arxiv.org/abs/1412.6980>`_, 2014 (the debiasing).
     """
-    check.unit_interval("decay", decay)
     check.boolean("debias", debias)
+    # Without debiasing, decay=1 is meaningful (the average keeps its initial value);
+    # with it, 1 - decay**t = 0 divides by zero.
+    (check.unit_interval if debias else check.closed_unit_interval)("decay", decay)
     accumulator_dtype = check.dtype("accumulator_dtype", accumulator_dtype)
 
     def init(params):

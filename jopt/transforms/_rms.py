@@ -59,12 +59,10 @@ class ScaleByAdaDeltaState(NamedTuple):
     e_x: Updates  # moving average of squared updates, like params
 
 
-def _abs_sq(x):
-    return (jnp.conj(x) * x).real
-
-
 def _check_rms(decay, eps, initial_scale, eps_in_sqrt, bias_correction) -> None:
-    check.unit_interval("decay", decay)
+    # decay=1 keeps nu at initial_scale (a fixed preconditioner, as optax allows); only the
+    # bias correction 1 - decay**t divides by zero then.
+    (check.unit_interval if bias_correction is True else check.closed_unit_interval)("decay", decay)
     check.non_negative("eps", eps, "pass a small value such as 1e-8")
     check.non_negative("initial_scale", initial_scale, "pass 0.0 or a positive value such as 1.0")
     check.boolean("eps_in_sqrt", eps_in_sqrt)
@@ -93,7 +91,7 @@ def scale_by_rms(
     ``scale_by_adam(b1=0, b2=b2)`` without storing a first moment.
 
     Args:
-      decay: :math:`\rho`, in [0, 1); default 0.9.
+      decay: :math:`\rho`, in [0, 1] (in [0, 1) with bias_correction); default 0.9.
       eps: :math:`\epsilon` >= 0; default 1e-8.
       initial_scale: initial :math:`\nu_0` >= 0; default 0.
       eps_in_sqrt: add :math:`\epsilon` inside the root (default) or outside.
@@ -144,7 +142,7 @@ def scale_by_stddev(
     debiased when ``bias_correction``.
 
     Args:
-      decay: :math:`\rho`, in [0, 1); default 0.9.
+      decay: :math:`\rho`, in [0, 1] (in [0, 1) with bias_correction); default 0.9.
       eps: :math:`\epsilon` >= 0; default 1e-8.
       initial_scale: initial :math:`\nu_0` >= 0; default 0.
       eps_in_sqrt: add :math:`\epsilon` inside the root (default) or outside.
@@ -173,7 +171,7 @@ def scale_by_stddev(
         else:
             mu_hat, nu_hat = mu, nu
         out = jax.tree.map(
-            lambda m, n, g: _inverse_root(n - _abs_sq(m), eps, eps_in_sqrt) * g,
+            lambda m, n, g: _inverse_root(n - tree.abs_sq(m), eps, eps_in_sqrt) * g,
             mu_hat, nu_hat, updates,
         )  # fmt: skip
         if bias_correction:
@@ -207,7 +205,9 @@ def scale_by_rss(
 
     def update(updates, state, params=None):
         del params
-        sum_of_squares = jax.tree.map(lambda g, s: _abs_sq(g) + s, updates, state.sum_of_squares)
+        sum_of_squares = jax.tree.map(
+            lambda g, s: tree.abs_sq(g) + s, updates, state.sum_of_squares
+        )
         out = jax.tree.map(
             lambda s, g: jnp.where(s > 0, jax.lax.rsqrt(s + eps), 0.0) * g, sum_of_squares, updates
         )
@@ -227,14 +227,14 @@ def scale_by_adadelta(
       E[x^2]_t = \rho E[x^2]_{t-1} + (1-\rho) u_t^2
 
     Args:
-      rho: :math:`\rho`, in [0, 1); default 0.9.
+      rho: :math:`\rho`, in [0, 1]; default 0.9.
       eps: :math:`\epsilon` >= 0; default 1e-6.
 
     References:
       Zeiler, `ADADELTA: An Adaptive Learning Rate Method
       <https://arxiv.org/abs/1212.5701>`_, 2012.
     """
-    check.unit_interval("rho", rho)
+    check.closed_unit_interval("rho", rho, "pass a value in [0, 1] such as 0.9")
     check.non_negative("eps", eps, "pass a small value such as 1e-6")
 
     def init(params):

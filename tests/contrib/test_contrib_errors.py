@@ -103,7 +103,7 @@ BAD = [
     (contrib.dpsgd, {"learning_rate": 0.1, "l2_norm_clip": 1.0, "noise_multiplier": -1.0,
                      "seed": 0}, "noise_multiplier", ValueError),
     (contrib.dpsgd, {"learning_rate": 0.1, "l2_norm_clip": 1.0, "noise_multiplier": 1.0,
-                     "seed": 0, "momentum": 1.0}, "momentum", ValueError),
+                     "seed": 0, "momentum": 1.5}, "momentum", ValueError),
     (contrib.differentially_private_aggregate, {"l2_norm_clip": 1.0, "noise_multiplier": 1.0,
                                                 "key": 1, "seed": 2}, "seed", ValueError),
     (contrib.split_real_and_imaginary, {"inner": 3}, "inner", TypeError),
