@@ -261,6 +261,18 @@ def whole_number(name: str, value: Any, minimum: int = 0, fix: str | None = None
     return x
 
 
+def iterations(name: str, value: Any, minimum: int) -> None:
+    """An iteration budget: a whole number >= ``minimum`` (whole floats pass, as in optax)."""
+    whole_number(name, value, minimum, f"pass an integer >= {minimum} such as 20")
+
+
+def positive_or_inf(name: str, value: Any, fix: str) -> None:
+    """A number > 0 where ``math.inf`` is meaningful (it switches a criterion off)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value == math.inf:
+        return
+    positive(name, value, fix)
+
+
 def boolean(name: str, value: Any) -> None:
     """A Python bool."""
     if not isinstance(value, (bool, np.bool_)):

@@ -84,11 +84,11 @@ def scale_by_backtracking_linesearch(
       Vaswani et al., `Painless Stochastic Gradient <https://arxiv.org/abs/1905.09997>`_, 2019.
       Nocedal & Wright, Numerical Optimization, 1999, Algorithm 3.1.
     """
-    ls.check_iterations("max_backtracking_steps", max_backtracking_steps, 0)
+    check.iterations("max_backtracking_steps", max_backtracking_steps, 0)
     check.unit_interval("slope_rtol", slope_rtol, "pass a value in [0, 1) such as 1e-4")
     check.positive("decrease_factor", decrease_factor, "pass a value in (0, 1) such as 0.8")
     check.unit_interval("decrease_factor", decrease_factor, "pass a value in (0, 1) such as 0.8")
-    ls.check_positive_or_inf("increase_factor", increase_factor, "pass a value >= 1 such as 1.5")
+    check.positive_or_inf("increase_factor", increase_factor, "pass a value >= 1 such as 1.5")
     check.positive("max_learning_rate", max_learning_rate, "pass a step size such as 1.0")
     check.non_negative("atol", atol)
     check.non_negative("rtol", rtol)

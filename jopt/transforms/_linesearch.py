@@ -8,14 +8,12 @@ The searches themselves live in :mod:`jopt.transforms._backtracking` and
 from __future__ import annotations
 
 import inspect
-import math
 from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
-from jopt import _check as check
 from jopt import tree as jtree
 from jopt.base import OptState, Params, Updates
 
@@ -60,26 +58,6 @@ def cond_print(condition: jax.Array, message: str, **kwargs: Any) -> None:
         lambda: jax.debug.print(message, **kwargs, ordered=True),
         lambda: None,
     )
-
-
-def check_iterations(name: str, value: Any, minimum: int) -> None:
-    """An iteration budget: an integer >= ``minimum`` (arrays and tracers from
-    ``inject_hyperparams`` are checked only when concrete)."""
-    if isinstance(value, (int,)) and not isinstance(value, bool):
-        check.integer(name, value, minimum, f"pass an integer >= {minimum} such as 20")
-        return
-    x = check.number(name, value)
-    if x is not None and (x < minimum or not float(x).is_integer()):
-        raise ValueError(
-            f"{name} must be an integer >= {minimum}, got {value!r}; pass an integer such as 20"
-        )
-
-
-def check_positive_or_inf(name: str, value: Any, fix: str) -> None:
-    """A number > 0 where ``math.inf`` is meaningful (it switches a criterion off)."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value == math.inf:
-        return
-    check.positive(name, value, fix)
 
 
 def _find_field(node: Any, key: str, path: str, found: list[tuple[str, Any]]) -> None:

@@ -87,12 +87,12 @@ def scale_by_zoom_linesearch(
       Hager & Zhang, `Algorithm 851: CG_DESCENT <https://doi.org/10.1145/1132973.1132979>`_,
       2006.
     """
-    ls.check_iterations("max_linesearch_steps", max_linesearch_steps, 1)
+    check.iterations("max_linesearch_steps", max_linesearch_steps, 1)
     check.optional(check.positive, "max_learning_rate", max_learning_rate)
     check.non_negative("tol", tol)
     check.greater_than("increase_factor", increase_factor, 1.0, "pass a value > 1 such as 2.0")
     check.unit_interval("slope_rtol", slope_rtol, "pass a value in [0, 1) such as 1e-4")
-    ls.check_positive_or_inf("curv_rtol", curv_rtol, "pass a value in (slope_rtol, 1) such as 0.9")
+    check.positive_or_inf("curv_rtol", curv_rtol, "pass a value in (slope_rtol, 1) such as 0.9")
     c1, c2 = check.number("slope_rtol", slope_rtol), _concrete(curv_rtol)
     if c1 is not None and c2 is not None and not c2 > c1:
         raise ValueError(
