@@ -11,14 +11,22 @@ is refused at construction, naming the argument and pointing to ``inject_hyperpa
 
 from __future__ import annotations
 
-import inspect
 import math
-import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import jax
 import numpy as np
+
+# Rules on whole pytrees and on schedules live in their own modules; the call sites use
+# them through this one, as ``check.<rule>``.
+from jopt._check_schedules import PROBE_STEPS, probe_schedule  # noqa: F401
+from jopt._check_trees import (  # noqa: F401
+    first_mismatch,
+    inexact_leaves,
+    same_structure,
+    update_inputs,
+)
 
 
 def _concrete_scalar(value: Any) -> float | None:
@@ -71,72 +79,6 @@ def values(name: str, value: Any, schedule: bool = False) -> list[tuple[str, flo
     if not math.isfinite(x):
         _fail(name, "a finite number", value, "pass a finite value")
     return [(name, x)]
-
-
-# Steps at which a schedule is probed when an optimizer is built: its start, its first
-# update and two late steps (warmups end and decays bottom out within most runs).
-PROBE_STEPS = (0, 1, 1_000, 100_000)
-
-
-def _required_positional(fn: Any) -> int | None:
-    """How many positional parameters ``fn`` requires (None if it cannot be told)."""
-    try:
-        parameters = list(inspect.signature(fn).parameters.values())
-    except (TypeError, ValueError):
-        return None
-    if any(p.kind is p.VAR_POSITIONAL for p in parameters):
-        return None
-    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    return sum(p.kind in positional and p.default is p.empty for p in parameters)
-
-
-def probe_schedule(name: str, schedule: Any) -> list[tuple[str, float]]:
-    """Check that ``schedule`` is a schedule ``step -> scalar``; return its probed values.
-
-    A schedule *factory* passed uncalled (``jopt.exponential_decay`` instead of
-    ``jopt.exponential_decay(...)``) needs more than one argument: it is refused with the
-    fix. The schedule is then called at :data:`PROBE_STEPS`; every value must be a finite
-    scalar. Values that are traced (a schedule built inside ``jit``) are not inspected.
-    """
-    required = _required_positional(schedule)
-    if required is not None and required != 1:
-        what = getattr(schedule, "__name__", repr(schedule))
-        raise TypeError(
-            f"{name} must be a number or a schedule step -> value, got {what}, which takes "
-            f"{required} arguments: it looks like a schedule factory passed uncalled; call it, "
-            f"e.g. {name}=jopt.exponential_decay(init_value=1e-3, transition_steps=1000, "
-            "decay_rate=0.9)"
-        )
-    probed = []
-    for step in PROBE_STEPS:
-        label = f"{name} (a schedule) at step {step}"
-        try:
-            # Later steps are a courtesy: a schedule may overflow far past its horizon
-            # (an exponential sweep), which is no mistake; only step 0 must evaluate.
-            with warnings.catch_warnings(), np.errstate(all="ignore"):
-                warnings.simplefilter("ignore")
-                value = schedule(np.int32(step))
-        except Exception as error:  # noqa: BLE001 - reported with the argument's name
-            if step:
-                continue
-            raise TypeError(
-                f"{name} is a schedule that fails at step {step} ({type(error).__name__}: "
-                f"{error}); pass a function step -> value such as jopt.constant_schedule(0.1)"
-            ) from error
-        if isinstance(value, jax.core.Tracer):
-            return []
-        if np.ndim(value) != 0:
-            raise TypeError(
-                f"{name} must be a schedule returning a scalar, got shape {np.shape(value)} at "
-                f"step {step}; return one value per step"
-            )
-        x = float(np.asarray(value))
-        if not math.isfinite(x):
-            if step:
-                continue
-            _fail(label, "finite", x, "fix the schedule")
-        probed.append((label, x))
-    return probed
 
 
 def finite(name: str, value: Any) -> None:
@@ -360,35 +302,6 @@ def dtype(name: str, value: Any) -> Any:
         ) from None
 
 
-def first_mismatch(tree: Any, reference: Any) -> str | None:
-    """Describe the first path where ``tree``'s structure differs from ``reference``'s."""
-    paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(tree)[0]]
-    ref_paths = [
-        jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(reference)[0]
-    ]
-    for got, expected in zip(paths, ref_paths, strict=False):
-        if got != expected:
-            return f"at {got or '<root>'} (expected {expected or '<root>'})"
-    if len(paths) != len(ref_paths):
-        longer, missing = (
-            (paths, "extra") if len(paths) > len(ref_paths) else (ref_paths, "missing")
-        )
-        return f"{missing} leaf {longer[min(len(paths), len(ref_paths))] or '<root>'}"
-    if jax.tree.structure(tree) != jax.tree.structure(reference):
-        return "in the container types"
-    return None
-
-
-def same_structure(name: str, tree: Any, reference: Any, reference_name: str, fix: str) -> None:
-    """Raise a ValueError naming the first mismatching path of two pytrees."""
-    where = first_mismatch(tree, reference)
-    if where is not None:
-        raise ValueError(
-            f"{name} has structure {jax.tree.structure(tree)} but {reference_name} have "
-            f"{jax.tree.structure(reference)}; they differ {where}. {fix}"
-        )
-
-
 def is_transformation(value: Any) -> bool:
     """Whether ``value`` is a gradient transformation (jopt's, optax's or any duck type)."""
     return hasattr(value, "init") and hasattr(value, "update")
@@ -436,73 +349,3 @@ def train_state(name: str, value: Any) -> None:
             f"{name} must be a jopt.train.TrainState, got {type(value).__name__}; build one "
             "with jopt.train.TrainState.create(params, tx)"
         )
-
-
-def inexact_leaves(name: str, tree: Any, fix: str) -> None:
-    """Every leaf of ``tree`` has a floating or complex dtype; the message names the first other."""
-    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
-        kind = jax.dtypes.result_type(leaf)
-        if not jax.numpy.issubdtype(kind, jax.numpy.inexact):
-            where = jax.tree_util.keystr(path) or "<root>"
-            raise TypeError(f"{name} must have float leaves, got {kind} at {where}; {fix}")
-
-
-def _shapes(tree: Any) -> tuple[tuple[int, ...], ...]:
-    return tuple(np.shape(leaf) for leaf in jax.tree.leaves(tree))
-
-
-def _first_shape_mismatch(tree: Any, reference: Any) -> tuple[str, Any, Any] | None:
-    pairs = zip(
-        jax.tree_util.tree_flatten_with_path(tree)[0], jax.tree.leaves(reference), strict=False
-    )
-    for (path, leaf), other in pairs:
-        # Same rank, other shape: a transposed or mis-sized gradient. A leading extra axis
-        # is legitimate (per-example gradients for differential privacy).
-        if np.ndim(leaf) == np.ndim(other) and np.shape(leaf) != np.shape(other):
-            return jax.tree_util.keystr(path) or "<root>", np.shape(leaf), np.shape(other)
-    return None
-
-
-def update_inputs(
-    owner: str, init: Callable[[Any], Any], updates: Any, state: Any, params: Any, seen: set
-) -> None:
-    """The arguments of ``update`` agree with each other and with ``init`` (trace time only).
-
-    ``updates`` and ``params`` have one structure and one shape per leaf, and ``state`` has
-    the structure ``init`` gives for them; each mismatch names the first differing key path.
-    ``seen`` caches the structures and shapes already checked, so an eager loop pays for a
-    flatten and a set lookup, and a jitted step for nothing at all after tracing.
-    """
-    if state is None:
-        raise TypeError(
-            f"{owner}'s update got state=None; call state = tx.init(params) once, then "
-            "updates, state = tx.update(grads, state, params)"
-        )
-    key = (
-        jax.tree.structure(updates), _shapes(updates), jax.tree.structure(state),
-        None if params is None else (jax.tree.structure(params), _shapes(params)),
-    )  # fmt: skip
-    if key in seen:
-        return
-    fix = "compute the gradient with respect to these params, e.g. jax.grad(loss)(params)"
-    if params is not None:
-        same_structure("updates", updates, params, "params", fix)
-        wrong = _first_shape_mismatch(updates, params)
-        if wrong is not None:
-            path, got, want = wrong
-            raise ValueError(
-                f"updates has shape {got} at {path} but params has shape {want} there; {fix}"
-            )
-    try:
-        expected = jax.eval_shape(init, updates if params is None else params)
-    except Exception:  # noqa: BLE001 - an init that cannot run abstractly: nothing to compare
-        expected = state
-    where = first_mismatch(state, expected)
-    if where is not None:
-        raise ValueError(
-            f"{owner}'s update got a state that is not the one its init builds for these "
-            f"{'updates' if params is None else 'params'}: it differs {where} (the state of "
-            "another optimizer, the params passed as the state, or a gradient tree that does "
-            "not match the params); call state = tx.init(params) with this transform"
-        )
-    seen.add(key)

@@ -9,6 +9,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jopt import _check as check
 from jopt.microbatching._accumulators import AccumulationType, resolve
 
 # The auxiliary outputs of micro_grad, per example (optax calls the tuple "Aux").
@@ -136,7 +137,7 @@ def micro_vmap(
     Args:
       fun: the function to map.
       in_axes: the mapped axis of each positional argument (None: not mapped).
-      out_axes: must be 0.
+      out_axes: must be 0 (as in optax); move the axis afterwards with ``jnp.moveaxis``.
       microbatch_size: rows per vmapped call; None maps the whole batch at once.
       vmap_fn: a function like ``jax.vmap`` (e.g. with extra arguments bound).
       accumulator: how outputs combine (see :func:`microbatch`).
@@ -145,8 +146,8 @@ def micro_vmap(
     References:
       Huang et al., `GPipe <https://arxiv.org/abs/1811.06965>`_, 2019 (micro-batches).
     """
-    if out_axes != 0:
-        raise NotImplementedError(f"out_axes must be 0, got {out_axes!r}")
+    # optax's micro_vmap stacks outputs on axis 0 only; so does this one.
+    check.one_of("out_axes", out_axes, (0,))
     in_axes = _as_tuple(in_axes)
 
     def vmapped_then_reduced(*args, kwargs):
