@@ -1,12 +1,12 @@
 """The pure body of an epoch, shared by :func:`~jopt.train.fit` and
 :func:`~jopt.train.fit_compiled`: one guarded step and the running totals it adds to.
 
-A step is *bad* when its loss, its new parameters or its new optimizer state hold an
-inf or a NaN: a finite loss with a NaN gradient shows up in the parameters (or the
-moments) the update produced. A bad step is not applied, and counted. Everything here
-is ``jnp``, so :func:`fit` runs it as one jitted call per batch (the totals stay on the
-device: no host synchronisation inside an epoch) and :func:`fit_compiled` inside
-``lax.scan``.
+A step is *bad* when its loss or its gradient holds an inf or a NaN (for a step that
+:func:`~jopt.train.make_train_step` did not build, which jopt cannot look into: its
+loss, new parameters or new optimizer state). A bad step is not applied, and counted.
+Everything here is ``jnp``, so :func:`fit` runs it as one jitted call per batch (the
+totals stay on the device: no host synchronisation inside an epoch) and
+:func:`fit_compiled` inside ``lax.scan``.
 """
 
 from __future__ import annotations
@@ -107,11 +107,24 @@ def guarded_update(
     train_step: StepFn, state: TrainState, batch: Any, skip: bool, halted: Any = False
 ) -> tuple[TrainState, dict[str, Any], jax.Array]:
     """The one skip of a bad step: ``(state, metrics, good)`` after ``train_step``; the
-    old state is kept when the run is ``halted`` or, with ``skip``, the step is bad."""
+    old state is kept when the run is ``halted`` or, with ``skip``, the step is bad.
+
+    A step built by :func:`~jopt.train.make_train_step` is judged before its update (a
+    finite loss and gradient) and the update runs only when it is applied, so the
+    donated state is updated in place. Any other ``train_step`` is judged after it ran
+    (finite loss, parameters and optimizer state), which keeps the old state alive
+    beside the new one for the choice.
+    """
+    allow = ~jnp.asarray(halted)
+    judged_first = getattr(train_step, "guarded_update", None)
+    if judged_first is not None:
+        state, metrics, good = judged_first(state, batch, allow, skip)
+        check_metrics(metrics)
+        return state, metrics, good
     new_state, metrics = train_step(state, batch)
     check_metrics(metrics)
     good = is_good(metrics, new_state)
-    keep_new = ~jnp.asarray(halted) & (good | (not skip))
+    keep_new = allow & (good | (not skip))
     # One choice between two whole states, taken by a branch (not an elementwise select)
     # so that the chosen buffers are passed through without another pass over memory.
     state = jax.lax.cond(keep_new, lambda: new_state, lambda: state)

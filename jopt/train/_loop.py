@@ -129,9 +129,12 @@ def fit(
     device by the compiled step, batches are put on the device ahead of use, and the
     progress bar shows values fetched ``progress_every`` steps earlier.
 
-    A *bad* step (a NaN or infinite loss, or NaN/inf params or optimizer state after
-    the update, e.g. from a NaN gradient) is not applied (``skip_nonfinite``: the state
-    is unchanged) and is counted in :attr:`FitResult.skipped_steps`; after
+    A *bad* step (a NaN or infinite loss or gradient) is not applied
+    (``skip_nonfinite``: the state is unchanged) and is counted in
+    :attr:`FitResult.skipped_steps`. A step from :func:`~jopt.train.make_train_step` is judged
+    before its update, which then runs in place on the donated state; a step written
+    by hand is judged after it ran, by its loss and new params and optimizer state,
+    which keeps a second copy of the state alive for the choice. After
     ``max_nonfinite`` of them in a row training stops with ``stop_reason="nonfinite"``
     and the last good params (None: never stop). With ``early_stopping.restore_best`` the
     returned params are the best ones (Keras semantics: also when training ran to the end).

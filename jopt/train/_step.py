@@ -185,10 +185,10 @@ def make_train_step(
         raise TypeError(f"loss_fn must be callable, got {loss_fn!r}")
     name = getattr(loss_fn, "__name__", "loss_fn")
 
-    def step(state: TrainState, batch: Any) -> tuple[TrainState, Metrics]:
+    def gradient(state: TrainState, batch: Any) -> tuple[Any, ...]:
+        """``(loss, grads, extras, aux, value_fn)``: this batch's gradient, nothing applied."""
         check.train_state("state", state)
         check.inexact_leaves("state.params", state.params, _INTEGER_PARAMS_FIX)
-        transform = with_extra_args_support(state.tx)
         key = _step_key(state, with_rng)
 
         # Everything the loss reads is an argument, not a closure: Flax NNX refuses to
@@ -209,15 +209,21 @@ def make_train_step(
             extras, aux = rest, None
         else:
             extras, aux = state.extras, rest
+        return loss, grads, extras, aux, value_fn
+
+    def apply(state: TrainState, loss, grads, extras, value_fn) -> TrainState:
+        transform = with_extra_args_support(state.tx)
         updates, opt_state = transform.update(
             grads, state.opt_state, state.params, value=loss, grad=grads, value_fn=value_fn
         )
-        new_state = state.replace(
+        return state.replace(
             step=state.step + 1,
             params=apply_updates(state.params, updates),
             opt_state=opt_state,
             extras=extras,
         )
+
+    def report(loss, grads, aux) -> Metrics:
         metrics = _metrics(loss, aux)
         if grad_norm:
             if "grad_norm" in metrics:
@@ -226,15 +232,35 @@ def make_train_step(
                     "grad_norm=True also reports; rename it, or pass grad_norm=False"
                 )
             metrics["grad_norm"] = tree.l2_norm(grads)
-        return new_state, metrics
+        return metrics
 
-    if not jit:
-        return step
-    kwargs: dict[str, Any] = {"donate_argnums": (0,) if donate else ()}
-    if state_sharding is not None or batch_sharding is not None:
-        kwargs["in_shardings"] = (state_sharding, batch_sharding)
-        kwargs["out_shardings"] = (state_sharding, None)
-    return jax.jit(step, **kwargs)
+    def step(state: TrainState, batch: Any) -> tuple[TrainState, Metrics]:
+        loss, grads, extras, aux, value_fn = gradient(state, batch)
+        return apply(state, loss, grads, extras, value_fn), report(loss, grads, aux)
+
+    def guarded(state: TrainState, batch: Any, allow: Any, skip: bool):
+        """``(state, metrics, good)``: the step, judged before it is applied (``good``: a
+        finite loss and gradient), and applied only when ``allow`` and (good or not
+        ``skip``). The choice is a branch taken before the update, so the donated state
+        is updated in place: no second copy of it is kept alive."""
+        loss, grads, extras, aux, value_fn = gradient(state, batch)
+        good = jnp.isfinite(loss) & tree.all_finite(grads)
+        keep_new = allow & (good | (not skip))
+        new_state = jax.lax.cond(
+            keep_new, lambda: apply(state, loss, grads, extras, value_fn), lambda: state
+        )
+        return new_state, report(loss, grads, aux), good
+
+    built = step
+    if jit:
+        kwargs: dict[str, Any] = {"donate_argnums": (0,) if donate else ()}
+        if state_sharding is not None or batch_sharding is not None:
+            kwargs["in_shardings"] = (state_sharding, batch_sharding)
+            kwargs["out_shardings"] = (state_sharding, None)
+        built = jax.jit(step, **kwargs)
+    # The form jopt.train.fit runs: it judges a step before applying it (see _epoch).
+    built.guarded_update = guarded  # type: ignore[attr-defined]
+    return built
 
 
 def make_eval_step(

@@ -227,6 +227,46 @@ def test_bad_gradients_in_a_row_stop_with_finite_params():
     assert all(np.isfinite(leaf).all() for leaf in jax.tree.leaves(_params_of(result)))
 
 
+def test_the_skip_keeps_no_second_copy_of_the_state():
+    # make_train_step's step is judged before its update, so the donated params and Adam
+    # moments are updated in place; choosing between old and new states afterwards (what
+    # a step jopt cannot look into costs) keeps a whole new state alive beside the old.
+    from jopt.train._epoch import compiled_step, zero_totals  # noqa: PLC0415
+
+    def linear(params, batch):
+        return jnp.mean((batch["x"] @ params["w"] - batch["y"]) ** 2)
+
+    state = TrainState.create({"w": jnp.zeros((256, 256))}, jopt.adam(1e-3))
+    batch = {"x": jnp.ones((4, 256)), "y": jnp.ones((4, 256))}
+    step = make_train_step(linear, jit=False)
+    opaque = lambda state, batch: step(state, batch)  # noqa: E731 - no guarded_update
+
+    def temp_bytes(fn, *args):
+        return fn.lower(*args).compile().memory_analysis().temp_size_in_bytes
+
+    bare = temp_bytes(jax.jit(step, donate_argnums=(0,)), state, batch)
+    guarded_args = (state, zero_totals(["loss"]), jnp.int32(3), batch)
+    judged_first = temp_bytes(compiled_step(step, True), *guarded_args)
+    judged_after = temp_bytes(compiled_step(opaque, True), *guarded_args)
+    state_bytes = 3 * 256 * 256 * 4  # params, mu, nu
+    assert judged_first < bare + 65536
+    assert judged_after > bare + state_bytes // 2  # the copy the judged-first form avoids
+
+
+def test_a_step_jopt_cannot_look_into_is_judged_after_it_ran():
+    # A hand-written step: the NaN shows in the new params, and that step is skipped.
+    def poisoned(state, batch):
+        new, metrics = STEP(state, batch)
+        nan = jnp.where(batch["y"][0] < 0, jnp.nan, 0.0)
+        return new.replace(params=jax.tree.map(lambda p: p + nan, new.params)), metrics
+
+    train = Batches(problem(), batch_size=4, seed=0)
+    bad_batches = sum(int(b["y"][0] < 0) for b in train.epoch(0))
+    result = fit(new_state(), poisoned, train, epochs=1, progress=False, max_nonfinite=None)
+    assert result.skipped_steps == bad_batches > 0
+    assert all(np.isfinite(leaf).all() for leaf in jax.tree.leaves(_params_of(result)))
+
+
 def test_a_second_fit_with_the_same_step_compiles_nothing():
     traces = []
 
