@@ -23,6 +23,7 @@ from jopt.train._epoch import (
     EpochTotals,
     StepFn,
     compiled_step,
+    compiled_steps,
     epoch_row,
     metric_names,
     totals_from_json,
@@ -31,7 +32,13 @@ from jopt.train._epoch import (
 )
 from jopt.train._epoch import guard_nonfinite as guard_nonfinite
 from jopt.train._history import History
-from jopt.train._sources import check_source, epoch_batches, prefetch, steps_per_epoch
+from jopt.train._sources import (
+    check_source,
+    epoch_items,
+    prefetch,
+    stacked_sharding,
+    steps_per_epoch,
+)
 from jopt.train._state import TrainState
 from jopt.train.data import Batches, num_examples
 from jopt.train.early_stopping import EarlyStopping
@@ -114,6 +121,7 @@ def fit(
     max_nonfinite: int | None = 10,
     progress: bool = True,
     progress_every: int = 20,
+    steps_per_call: int = 16,
     batch_sharding: Any = None,
     on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
 ) -> FitResult:
@@ -124,10 +132,11 @@ def fit(
     <mean train metrics>, "val_<eval metrics>", "time"}`` is appended to the history and
     handed to ``on_epoch_end``.
 
-    The step is compiled once per ``(train_step, skip_nonfinite)`` and reused by later
-    calls. Inside an epoch nothing waits on the device: the metrics are summed on the
-    device by the compiled step, batches are put on the device ahead of use, and the
-    progress bar shows values fetched ``progress_every`` steps earlier.
+    The step is compiled once per ``(train_step, skip_nonfinite)`` (one program for a
+    batch, one for a stack of ``steps_per_call`` batches) and reused by later calls.
+    Inside an epoch nothing waits on the device: the metrics are summed on the device by
+    the compiled step, batches are put on the device ahead of use, and the progress bar
+    shows values fetched ``progress_every`` steps earlier.
 
     A *bad* step (a NaN or infinite loss or gradient) is not applied
     (``skip_nonfinite``: the state is unchanged) and is counted in
@@ -156,6 +165,11 @@ def fit(
       max_nonfinite: stop after this many bad steps in a row (None: never).
       progress: show a tqdm progress bar.
       progress_every: refresh the bar's values every this many steps.
+      steps_per_call: run this many steps in one compiled call (by ``lax.scan`` over a
+        stack of that many batches of one shape), which saves the per-call cost that
+        dominates small steps (Keras's ``steps_per_execution``). Other batches (a
+        shorter last one, the rest of an epoch) run one per call, as does every batch
+        when the checkpointer saves every N steps, so that saves land on exact steps.
       batch_sharding: sharding (or pytree of them) to put each batch on, e.g.
         :func:`jopt.train.sharding.batch_sharding`; None: the default device.
       on_epoch_end: called with each epoch's row (e.g. to print it).
@@ -164,6 +178,7 @@ def fit(
               skip_nonfinite)  # fmt: skip
     check.boolean("progress", progress)
     check.integer("progress_every", progress_every, 1)
+    check.integer("steps_per_call", steps_per_call, 1)
     _check_resume(resume, checkpointer)
     es_state = None
     if early_stopping is not None:
@@ -172,9 +187,12 @@ def fit(
     if resume and checkpointer.latest_step() is not None:
         run = _resumed(checkpointer, state, es_state, train_data)
     limit = np.iinfo(np.int32).max if max_nonfinite is None else max_nonfinite
-    loop = _Loop(compiled_step(train_step, skip_nonfinite), train_step, train_data,
-                 jnp.asarray(limit, jnp.int32), checkpointer, progress, progress_every,
-                 batch_sharding, epochs)  # fmt: skip
+    stacked = stacked_sharding(batch_sharding)
+    loop = _Loop(compiled_step(train_step, skip_nonfinite),
+                 compiled_steps(train_step, skip_nonfinite),
+                 _steps_per_call(steps_per_call, checkpointer, stacked, batch_sharding),
+                 train_step, train_data, jnp.asarray(limit, jnp.int32), checkpointer, progress,
+                 progress_every, (batch_sharding, stacked), epochs)  # fmt: skip
     stop_reason = "epochs"
     if run.es_state is not None and bool(run.es_state.stopped):
         stop_reason = "early_stopping"
@@ -253,39 +271,45 @@ class _Loop:
     """The parts of one :func:`fit` call that stay fixed from epoch to epoch."""
 
     step: Callable[..., Any]  # compiled_step(train_step, skip)
+    steps: Callable[..., Any]  # compiled_steps(train_step, skip)
+    steps_per_call: int  # batches stacked into one call of `steps`
     train_step: StepFn
     data: Any
     limit: jax.Array  # int32 scalar, bad steps in a row that end the run
     checkpointer: Any
     progress: bool
     progress_every: int
-    batch_sharding: Any
+    shardings: tuple  # of a batch and of a stack of batches, or (None, None)
     epochs: int
 
     def train_epoch(self, run: _Run, epoch: int, skipped: int) -> tuple[TrainState, EpochTotals]:
         """Run one epoch from ``run.batch`` on; return the state and the epoch's totals."""
-        state, start = run.state, run.batch
+        state, index = run.state, run.batch
         totals = totals_from_json(run.loop["totals"]) if "totals" in run.loop else None
-        pairs = epoch_batches(self.data, epoch, start, run.loop.get("source") if start else None)
-        bar = _bar(self.progress, steps_per_epoch(self.data), start, epoch, self.epochs)
+        saved = run.loop.get("source") if index else None
+        items = epoch_items(self.data, epoch, index, saved, self.steps_per_call)
+        items = prefetch(items, self.shardings)
+        bar = _bar(self.progress, steps_per_epoch(self.data), index, epoch, self.epochs)
         shown, pending, limit = None, None, int(self.limit)  # read once, not per refresh
-        for index, (batch, source_state) in enumerate(prefetch(pairs, self.batch_sharding), start):
+        for count, batch, source_state in items:
             if pending is not None:  # a step save, now known not to be the epoch's last
                 self.save(dataclasses.replace(run, state=state), epoch, *pending)
                 pending = None
             if totals is None:
-                totals = zero_totals(metric_names(self.train_step, state, batch))
-            state, totals = self.step(state, totals, self.limit, batch)
+                totals = zero_totals(metric_names(self.train_step, state, _one(batch, count)))
+            step = self.step if count == 1 else self.steps
+            state, totals = step(state, totals, self.limit, batch)
+            index += count
             if bar is not None:
-                bar.update(1)
-            if (index + 1) % self.progress_every == 0:
+                bar.update(count)
+            if index // self.progress_every > (index - count) // self.progress_every:
                 if _refresh(bar, shown, limit):
                     break  # the run is over: the steps since changed nothing
                 shown = _fetch(totals)
             if self._step_save_due(state):
                 loop = {"totals": totals_to_json(totals), "source": source_state,
                         "skipped": skipped + int(totals.skipped)}  # fmt: skip
-                pending = (index + 1, loop)
+                pending = (index, loop)
         if bar is not None:
             bar.close()
         return state, totals if totals is not None else zero_totals(["loss"])
@@ -300,6 +324,23 @@ class _Loop:
         self.checkpointer.save(run.state, early_stopping=run.es_state, epoch=epoch, batch=batch,
                                seed=seed, history=run.history.rows, metrics=row,
                                loop=loop)  # fmt: skip
+
+
+def _one(batch: Any, count: int) -> Any:
+    """The shapes of one batch of an item of ``count`` (stacked when more than one)."""
+    if count == 1:
+        return batch
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), batch)
+
+
+def _steps_per_call(steps_per_call: int, checkpointer: Any, stacked: Any, sharding: Any) -> int:
+    """Batches per call: one where a stack cannot be used (saves on exact step numbers,
+    a batch sharding that cannot be stacked)."""
+    if checkpointer is not None and checkpointer.every_steps:
+        return 1
+    if sharding is not None and stacked is None:
+        return 1
+    return steps_per_call
 
 
 def _bar(progress: bool, total: int | None, start: int, epoch: int, epochs: int) -> Any:

@@ -163,6 +163,42 @@ def test_every_data_source_trains_the_same_params():
         assert [r["loss"] for r in a.history] == [r["loss"] for r in b.history]
 
 
+@pytest.mark.parametrize("source", ["batches", "list"])
+def test_steps_per_call_stacks_batches_into_one_call_with_the_same_result(source):
+    # 40 examples in batches of 4 (or a list with one short batch in the middle): stacks
+    # of 3, the rest one by one. The same batches give the same run in any grouping.
+    def data():
+        if source == "batches":
+            return Batches(problem(), batch_size=4, seed=0)
+        batches = list(Batches(problem(), batch_size=4, seed=0).epoch(0))
+        short = jax.tree.map(lambda x: x[:3], batches[4])
+        return batches[:4] + [short] + batches[5:]
+
+    def run(steps_per_call):
+        return fit(new_state(), STEP, data(), epochs=2, progress=False, progress_every=2,
+                   steps_per_call=steps_per_call)  # fmt: skip
+
+    one, stacked = run(1), run(3)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7),
+                 _params_of(one), _params_of(stacked))  # fmt: skip
+    np.testing.assert_allclose(one.history["loss"], stacked.history["loss"], rtol=1e-6)
+    assert int(stacked.state.step) == 20
+
+
+def test_bad_steps_inside_a_stack_are_skipped_and_the_limit_halts_it():
+    train = Batches(problem(), batch_size=4, seed=0)
+    step = make_train_step(nan_loss_fn, jit=False)
+    skipped = sum(int(b["y"][0] < 0) for e in range(2) for b in train.epoch(e))
+    result = fit(new_state(), step, train, epochs=2, progress=False, max_nonfinite=None,
+                 steps_per_call=4)  # fmt: skip
+    assert result.skipped_steps == skipped and int(result.state.step) == 20 - skipped
+    always_nan = make_train_step(lambda p, b: loss_fn(p, b) * jnp.nan, jit=False)
+    halted = fit(new_state(), always_nan, train, epochs=3, progress=False, max_nonfinite=3,
+                 steps_per_call=4)  # fmt: skip
+    assert halted.stop_reason == "nonfinite" and int(halted.state.step) == 0
+    assert halted.skipped_steps == 3  # the steps after the limit change nothing
+
+
 def _poisoned_gradient(poison):
     """``f(b, bad) = 0`` whose derivative in ``b`` is ``poison`` where ``bad`` is 1."""
 

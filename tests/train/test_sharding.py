@@ -236,3 +236,37 @@ def test_all_reduce_sum_and_errors():
         all_reduce_gradients("data", "max")
     with pytest.raises(TypeError, match="axis_name must be a mesh axis name"):
         all_reduce_gradients(0)
+
+
+def test_fit_puts_single_and_stacked_batches_on_the_batch_sharding():
+    # 40 examples in batches of 8: stacks of 2 batches and a last one alone, each placed
+    # split over the mesh's data axis (a stack keeps its stacking axis whole).
+    from jopt.train import Batches, fit  # noqa: PLC0415
+
+    mesh = make_mesh()
+    rng = np.random.default_rng(2)
+    data = {"x": rng.normal(size=(40, 16)).astype(np.float32),
+            "y": rng.normal(size=(40, 4)).astype(np.float32)}  # fmt: skip
+
+    def run(**kwargs):
+        batches = Batches(data, batch_size=8, seed=0)
+        return fit(_create(), make_train_step(_loss, jit=False), batches, epochs=2,
+                   progress=False, steps_per_call=2, **kwargs)  # fmt: skip
+
+    sharded, plain = run(batch_sharding=batch_sharding(mesh)), run()
+    pairs = zip(jax.tree.leaves(sharded.state.params), jax.tree.leaves(plain.state.params),
+                strict=True)  # fmt: skip
+    for a, b in pairs:
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+    assert int(sharded.state.step) == 10
+
+
+def test_a_stack_of_batches_keeps_its_stacking_axis_whole():
+    from jopt.train._sources import stacked_sharding  # noqa: PLC0415
+
+    mesh = make_mesh({"data": 2, "model": 4})
+    sharding = batch_sharding(mesh)
+    stacked = stacked_sharding({"x": sharding, "y": sharding})
+    assert stacked["x"].spec == P(None, *sharding.spec) and stacked["x"].mesh == mesh
+    one_device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    assert stacked_sharding(one_device) == one_device
