@@ -56,11 +56,25 @@ def totals_to_json(totals: EpochTotals) -> dict[str, Any]:
     }  # fmt: skip
 
 
+_NAMES_SEEN: dict[tuple, list[str]] = {}  # the last few metric_names answers
+
+
 def metric_names(train_step: StepFn, state: TrainState, batch: Any) -> list[str]:
-    """The scalar metrics ``train_step`` reports (traced, not run); checks ``"loss"``."""
-    metrics = jax.eval_shape(train_step, state, batch)[1]
-    check_metrics(metrics)
-    return [k for k, v in metrics.items() if v.ndim == 0]
+    """The scalar metrics ``train_step`` reports (traced, not run); checks ``"loss"``.
+
+    Remembered per step, state structure and batch shapes: tracing a large model's step
+    again would cost each later :func:`fit` call a noticeable part of an epoch.
+    """
+    batch_leaves, batch_def = jax.tree.flatten(batch)
+    key = (train_step, jax.tree.structure(state), batch_def,
+           tuple((jnp.shape(x), jnp.result_type(x)) for x in batch_leaves))  # fmt: skip
+    if key not in _NAMES_SEEN:
+        metrics = jax.eval_shape(train_step, state, batch)[1]
+        check_metrics(metrics)
+        if len(_NAMES_SEEN) >= 64:
+            del _NAMES_SEEN[next(iter(_NAMES_SEEN))]
+        _NAMES_SEEN[key] = [k for k, v in metrics.items() if v.ndim == 0]
+    return _NAMES_SEEN[key]
 
 
 def check_metrics(metrics: Any) -> None:
