@@ -5,7 +5,8 @@ calling the same jitted, donating train step, adding each step's loss on the dev
 reading the epoch's mean loss once at the end. ``fit`` adds what it promises (bad-step
 skipping and counting, metric sums, prefetching, the progress bar) and must cost
 little on top. One epoch of each, alternately, after both have compiled; medians of the
-per-epoch wall times and their ratio, with and without the progress bar.
+per-epoch wall times and their ratio, with and without the progress bar, and without
+the bar at ``steps_per_call=1`` (one compiled call per batch, as the bare loop makes).
 
 Two models: a small MLP (8,192 examples, batch 32, Adam: many cheap steps, where
 per-step Python overhead shows) and the 1,024-leaf scale-and-bias stack of
@@ -71,20 +72,23 @@ def measure(name: str, params, loss, data, epochs: int) -> dict[str, float]:
     bare_state = TrainState.create(copy(), tx)
     bare_state, _ = _bare_epoch(bare_step, bare_state, data, 0)  # compiles
     fit_state = fit(TrainState.create(copy(), tx), fit_step, data, epochs=1, progress=False).state
-    times: dict[str, list[float]] = {"bare": [], "fit": [], "fit_bar": []}
+    fit_state = fit(fit_state, fit_step, data, epochs=1, progress=False, steps_per_call=1).state
+    variants = {"fit": (False, 16), "fit_bar": (True, 16), "fit_1": (False, 1)}
+    times: dict[str, list[float]] = {"bare": [], **{k: [] for k in variants}}
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
         bare_state, _ = _bare_epoch(bare_step, bare_state, data, epoch)
         times["bare"].append(time.perf_counter() - start)
-        for key, bar in (("fit", False), ("fit_bar", True)):
+        for key, (bar, per_call) in variants.items():
             start = time.perf_counter()
-            fit_state = fit(fit_state, fit_step, data, epochs=1, progress=bar).state
+            fit_state = fit(fit_state, fit_step, data, epochs=1, progress=bar,
+                            steps_per_call=per_call).state  # fmt: skip
             jax.block_until_ready(fit_state.params)
             times[key].append(time.perf_counter() - start)
     medians = {k: statistics.median(v) for k, v in times.items()}
     row = {"model": name, **{f"{k}_s": v for k, v in medians.items()}}
-    row["fit/bare"] = medians["fit"] / medians["bare"]
-    row["fit_bar/bare"] = medians["fit_bar"] / medians["bare"]
+    for key in variants:
+        row[f"{key}/bare"] = medians[key] / medians["bare"]
     return row
 
 
@@ -103,10 +107,11 @@ def main(argv: list[str] | None = None) -> None:
     if "stack" in models:
         problem = _stack_problem(layers, width, 8)
         rows.append(measure("1024-leaf stack, batch 8", *problem, args.epochs))
-    print(f"{'model':<28}{'bare s':>9}{'fit s':>9}{'bar s':>9}{'fit/bare':>10}{'bar/bare':>10}")
+    print(f"{'model':<28}{'bare s':>9}{'fit s':>9}{'fit/bare':>10}{'bar/bare':>10}"
+          f"{'1/call':>10}")  # fmt: skip
     for r in rows:
-        print(f"{r['model']:<28}{r['bare_s']:>9.3f}{r['fit_s']:>9.3f}{r['fit_bar_s']:>9.3f}"
-              f"{r['fit/bare']:>10.3f}{r['fit_bar/bare']:>10.3f}")  # fmt: skip
+        print(f"{r['model']:<28}{r['bare_s']:>9.3f}{r['fit_s']:>9.3f}{r['fit/bare']:>10.3f}"
+              f"{r['fit_bar/bare']:>10.3f}{r['fit_1/bare']:>10.3f}")  # fmt: skip
     if args.out:
         with open(args.out, "w") as f:
             json.dump(rows, f, indent=1)
