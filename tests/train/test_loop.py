@@ -314,11 +314,13 @@ def test_a_second_fit_with_the_same_step_compiles_nothing():
     train = Batches(problem(), batch_size=8, seed=0, drop_remainder=True)
     tx = jopt.adam(0.05)  # the transform is static in the state: the same one, the same program
     params = lambda: {"w": jnp.zeros(3), "b": jnp.zeros([])}  # noqa: E731 - fit donates them
-    fit(TrainState.create(params(), tx), step, train, epochs=2, progress=False)
+    run = dict(epochs=2, progress=False, steps_per_call=2)  # 5 batches: 2 stacks and 1 alone
+    fit(TrainState.create(params(), tx), step, train, **run)
     first = len(traces)
-    fit(TrainState.create(params(), tx), step, train, epochs=2, progress=False)
-    # The first fit traces twice (the metric names, the compiled step); the second, never.
-    assert first == 2 and len(traces) == first
+    fit(TrainState.create(params(), tx), step, train, **run)
+    # The first fit traces three times (the metric names, the step for a stack and for
+    # one batch); the second, never.
+    assert first == 3 and len(traces) == first
 
 
 def test_history_after_a_mid_epoch_resume_equals_an_uninterrupted_run(tmp_path):
