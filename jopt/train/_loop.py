@@ -312,7 +312,13 @@ class _Loop:
                 pending = (index, loop)
         if bar is not None:
             bar.close()
-        return state, totals if totals is not None else zero_totals(["loss"])
+        if totals is None:
+            raise ValueError(
+                f"train_data gave no batches in epoch {epoch} (from batch {run.batch} on); "
+                "a generator or iterator is used up after one epoch: pass a function "
+                "epoch -> iterable that builds a new one, e.g. lambda epoch: make_batches(epoch)"
+            )
+        return state, totals
 
     def _step_save_due(self, state: TrainState) -> bool:
         every = self.checkpointer is not None and self.checkpointer.every_steps

@@ -380,3 +380,11 @@ def test_a_grain_iterator_resumes_from_its_saved_state(tmp_path):
 def test_fit_names_the_wrong_argument(args, error, text, run):
     with pytest.raises(error, match=text):
         run(*args())
+
+
+def test_an_epoch_without_batches_is_named_not_a_nan_row():
+    used_once = iter(_fixed_batches(0))  # the same generator for every epoch: empty in epoch 1
+    with pytest.raises(ValueError, match=r"no batches in epoch 1 .* epoch -> iterable"):
+        fit(new_state(), STEP, lambda epoch: used_once, epochs=2, progress=False)
+    with pytest.raises(ValueError, match=r"no batches in epoch 0"):
+        fit(new_state(), STEP, [], epochs=1, progress=False)
