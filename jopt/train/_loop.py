@@ -197,30 +197,32 @@ def fit(
     if run.es_state is not None and bool(run.es_state.stopped):
         stop_reason = "early_stopping"
     skipped = run.loop.get("skipped", 0)
-    for epoch in range(run.epoch if stop_reason == "epochs" else epochs, epochs):
-        began = time.perf_counter()
-        state, totals = loop.train_epoch(run, epoch, skipped)
-        run = _Run(state, run.es_state, run.history, epoch + 1, 0, {})
-        row = {"epoch": epoch, "step": int(state.step), **epoch_row(totals)}
-        skipped += int(totals.skipped)
-        if int(totals.bad) >= limit:
-            stop_reason = "nonfinite"
-        if eval_step is not None:
-            row.update(_evaluate(eval_step, state, eval_data))
-        row["time"] = time.perf_counter() - began
-        run.history.append(row)
-        if early_stopping is not None:
-            run = _stop_early(run, early_stopping, row, epoch)
-            if bool(run.es_state.stopped) and stop_reason == "epochs":
-                stop_reason = "early_stopping"
-        if checkpointer is not None and checkpointer.should_save(int(state.step), epoch):
-            loop.save(run, epoch + 1, 0, {"skipped": skipped}, row)
-        if on_epoch_end is not None:
-            on_epoch_end(row)
-        if stop_reason != "epochs":
-            break
-    if checkpointer is not None:
-        checkpointer.wait()
+    try:
+        for epoch in range(run.epoch if stop_reason == "epochs" else epochs, epochs):
+            began = time.perf_counter()
+            state, totals = loop.train_epoch(run, epoch, skipped)
+            run = _Run(state, run.es_state, run.history, epoch + 1, 0, {})
+            row = {"epoch": epoch, "step": int(state.step), **epoch_row(totals)}
+            skipped += int(totals.skipped)
+            if int(totals.bad) >= limit:
+                stop_reason = "nonfinite"
+            if eval_step is not None:
+                row.update(_evaluate(eval_step, state, eval_data))
+            row["time"] = time.perf_counter() - began
+            run.history.append(row)
+            if early_stopping is not None:
+                run = _stop_early(run, early_stopping, row, epoch)
+                if bool(run.es_state.stopped) and stop_reason == "epochs":
+                    stop_reason = "early_stopping"
+            if checkpointer is not None and checkpointer.should_save(int(state.step), epoch):
+                loop.save(run, epoch + 1, 0, {"skipped": skipped}, row)
+            if on_epoch_end is not None:
+                on_epoch_end(row)
+            if stop_reason != "epochs":
+                break
+    finally:  # an error or interrupt leaves the last save whole, not half-written
+        if checkpointer is not None:
+            checkpointer.wait()
     return _finish(run.state, run.history, early_stopping, run.es_state, stop_reason, skipped)
 
 

@@ -1,6 +1,7 @@
 """fit and fit_compiled: the same run, early stopping, non-finite losses, history files."""
 
 import json
+import os
 
 import jax
 import jax.numpy as jnp
@@ -388,3 +389,23 @@ def test_an_epoch_without_batches_is_named_not_a_nan_row():
         fit(new_state(), STEP, lambda epoch: used_once, epochs=2, progress=False)
     with pytest.raises(ValueError, match=r"no batches in epoch 0"):
         fit(new_state(), STEP, [], epochs=1, progress=False)
+
+
+def test_an_error_after_an_async_save_leaves_that_checkpoint_whole(tmp_path):
+    from jopt.train.checkpoint import Checkpointer  # noqa: PLC0415
+
+    def fail_after_first_epoch(row):
+        raise RuntimeError(f"stopped by hand after epoch {row['epoch']}")
+
+    train = Batches(problem(), batch_size=8, seed=0)
+    with Checkpointer(tmp_path, every_epochs=1, async_save=True) as ckpt:
+        with pytest.raises(RuntimeError, match="stopped by hand after epoch 0"):
+            fit(new_state(), STEP, train, epochs=3, progress=False, checkpointer=ckpt,
+                on_epoch_end=fail_after_first_epoch)  # fmt: skip
+        # fit waited for the save it had started: it is finished and intact on disk.
+        assert sorted(os.listdir(tmp_path)) == ["5", "jopt_checkpoints.json"]
+        assert Checkpointer(tmp_path).latest_step() == 5
+        resumed = fit(new_state(), STEP, train, epochs=3, progress=False, checkpointer=ckpt,
+                      resume=True)  # fmt: skip
+    straight = fit(new_state(), STEP, train, epochs=3, progress=False)
+    jax.tree.map(np.testing.assert_array_equal, _params_of(straight), _params_of(resumed))
