@@ -41,7 +41,7 @@ ALLOWED_RAISES = {
     "jopt/train/_checkpoint_match.py": 3,
     "jopt/train/_compiled.py": 1,
     "jopt/train/_epoch.py": 2,
-    "jopt/train/_loop.py": 5,
+    "jopt/train/_loop.py": 6,
     "jopt/train/_sources.py": 2,
     "jopt/train/_state.py": 2,
     "jopt/train/_step.py": 13,
