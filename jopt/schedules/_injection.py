@@ -18,6 +18,7 @@ import numpy as np
 
 from jopt import _check, tree
 from jopt._flat_capability import check_flat
+from jopt._hyper import zero_count
 from jopt.base import (
     GradientTransformation,
     GradientTransformationExtraArgs,
@@ -59,7 +60,7 @@ class WrappedSchedule:
 
     def init(self) -> WrappedScheduleState:
         """Step zero."""
-        return WrappedScheduleState(count=jnp.zeros([], jnp.int32))
+        return WrappedScheduleState(count=zero_count())
 
     def update(self, state: WrappedScheduleState, **extra_args: Any) -> WrappedScheduleState:
         """Advance one step."""
@@ -241,7 +242,7 @@ def inject_hyperparams(
             check_flat("inject_hyperparams", [inner], params)
             inner_state = inner.init(params)
             return InjectStatefulHyperparamsState(
-                count=jnp.zeros([], jnp.int32),
+                count=zero_count(),
                 hyperparams={k: jnp.asarray(v) for k, v in hyperparams.items()},
                 hyperparams_states=schedule_states,
                 inner_state=inner_state,

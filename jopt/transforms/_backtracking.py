@@ -10,6 +10,7 @@ import jax.numpy as jnp
 
 from jopt import _check as check
 from jopt import tree as jtree
+from jopt._hyper import zero_count
 from jopt.base import GradientTransformationExtraArgs, Updates
 from jopt.transforms import _linesearch as ls
 
@@ -103,7 +104,7 @@ def scale_by_backtracking_linesearch(
             grad=jtree.zeros_like(params) if store_grad else None,
             info=BacktrackingLinesearchInfo(
                 # Explicit dtypes: a weakly typed scalar here would retrace the second step.
-                num_linesearch_steps=jnp.zeros([], jnp.int32),
+                num_linesearch_steps=zero_count(),
                 decrease_error=jnp.array(jnp.inf, dtype),
             ),
         )

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 
 from jopt import _check as check
 from jopt import tree as jtree
+from jopt._hyper import zero_count
 from jopt.base import GradientTransformationExtraArgs, Updates
 from jopt.transforms import _linesearch as ls
 from jopt.transforms._zoom_search import make_zoom_step
@@ -117,7 +118,7 @@ def scale_by_zoom_linesearch(
             learning_rate=jnp.asarray(1.0, dtype),
             value=jnp.asarray(jnp.inf, dtype),
             grad=jtree.zeros_like(params),
-            info=ZoomLinesearchInfo(jnp.zeros([], jnp.int32), inf, inf),
+            info=ZoomLinesearchInfo(zero_count(), inf, inf),
         )
 
     def update(
