@@ -36,6 +36,7 @@ from jopt.transforms._clipping import (
     unitwise_clip,
     unitwise_norm,
 )
+from jopt.transforms._collectives import all_reduce_gradients
 from jopt.transforms._combining import chain, named_chain
 from jopt.transforms._conditioning import (
     ConditionallyMaskState,
@@ -260,4 +261,6 @@ __all__ = [
     "snapshot",
     "chain",
     "named_chain",
+    # per-device steps (shard_map, pmap): gradients reduced over a named axis
+    "all_reduce_gradients",
 ]
