@@ -125,7 +125,7 @@ def test_complex_norm_and_vdot_use_the_modulus_and_conjugate():
 
 def test_complex_squared_modulus_rounds_as_optax_does():
     """Moments use optax's conj(z) * z and the norm optax's Re^2 + Im^2, to the last bit
-    eagerly, where the two round differently (2,000 draws, ~20 ms)."""
+    eagerly, where the two round differently (2,000 draws, ~0.5 s of eager dispatch)."""
     optax = pytest.importorskip("optax")
     rng = np.random.default_rng(3)
     z = {"a": jnp.asarray(rng.normal(size=2000) + 1j * rng.normal(size=2000), jnp.complex64)}
