@@ -15,5 +15,5 @@ def value_at(hyperparameter: ScalarOrSchedule, count: Any) -> Any:
 
 
 def zero_count() -> jnp.ndarray:
-    """The initial step counter: an int32 scalar zero."""
+    """A counter at zero (steps, plateau or non-finite counts): an int32 scalar."""
     return jnp.zeros([], jnp.int32)

@@ -8,8 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from jopt.base import ArrayTree
-from jopt.tree import abs_sq as _abs_sq
-from jopt.tree import safe_increment
+from jopt.tree import abs_sq, safe_increment
 
 
 def safe_norm(
@@ -37,9 +36,9 @@ def safe_norm(
 
 def safe_root_mean_squares(x: jax.Array, min_rms: Any) -> jax.Array:
     """``max(sqrt(mean(|x|^2)), min_rms)`` with a finite gradient where it is clipped."""
-    rms = jnp.sqrt(jnp.mean(_abs_sq(x)))
+    rms = jnp.sqrt(jnp.mean(abs_sq(x)))
     safe_x = jnp.where(rms <= min_rms, jnp.ones_like(x), x)
-    return jnp.where(rms <= min_rms, min_rms, jnp.sqrt(jnp.mean(_abs_sq(safe_x))))
+    return jnp.where(rms <= min_rms, min_rms, jnp.sqrt(jnp.mean(abs_sq(safe_x))))
 
 
 @jax.custom_vjp

@@ -119,16 +119,25 @@ def min(tree: Any) -> jax.Array:  # noqa: A001
 
 
 def abs_sq(x: Any) -> jax.Array:
-    """Squared modulus, :math:`|x|^2 = \\operatorname{Re}(x)^2 + \\operatorname{Im}(x)^2`.
+    """Squared modulus, :math:`|x|^2 = \\operatorname{Re}(\\bar x\\,x)`, real for complex input.
 
-    Real for complex input (``x * conj(x)`` would keep a zero imaginary part).
+    jopt's one squared modulus for elementwise maths (moments, clipping, RMS). For complex
+    leaves it is optax's ``numerics.abs_sq``, ``(conj(x) * x).real``, which eager JAX rounds
+    differently from ``real(x)**2 + imag(x)**2`` in the last bit (the tree norm, like
+    optax's, sums the latter).
     """
+    return (jnp.conj(x) * x).real if jnp.iscomplexobj(x) else jnp.square(x)
+
+
+def _modulus_sq(x: Any) -> jax.Array:
+    # optax's tree norm sums Re(x)^2 + Im(x)^2 per complex leaf, not abs_sq's conj(x) * x:
+    # eager JAX rounds the two differently in the last bit, and the norm must match optax's.
     return jnp.square(x.real) + jnp.square(x.imag) if jnp.iscomplexobj(x) else jnp.square(x)
 
 
 def l2_norm(tree: Any, squared: bool = False) -> jax.Array:
     """Euclidean norm of the whole tree, :math:`\\sqrt{\\sum_i \\|x_i\\|_2^2}`."""
-    sq = sum(jax.tree.map(abs_sq, tree))
+    sq = sum(jax.tree.map(_modulus_sq, tree))
     return jnp.asarray(sq if squared else jnp.sqrt(sq))
 
 

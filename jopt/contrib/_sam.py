@@ -10,6 +10,7 @@ import jax.numpy as jnp
 
 from jopt import _check as check
 from jopt import tree as jtree
+from jopt._hyper import zero_count
 from jopt.base import (
     EmptyState,
     GradientTransformation,
@@ -104,7 +105,7 @@ def sam(
 
     def init(params):
         return SAMState(
-            steps_since_sync=jnp.zeros([], jnp.int32),
+            steps_since_sync=zero_count(),
             opt_state=optimizer.init(params),
             adv_state=adv_optimizer.init(params),
             cache=None if opaque_mode else params,
@@ -157,7 +158,7 @@ def sam(
         if reset_state:
             adv_state = adv_optimizer.init(params)
         out, opt_state = optimizer.update(adv_grads, state.opt_state, params)
-        return out, SAMState(jnp.zeros([], jnp.int32), opt_state, adv_state, None)
+        return out, SAMState(zero_count(), opt_state, adv_state, None)
 
     return GradientTransformationExtraArgs(
         init, opaque_update if opaque_mode else transparent_update

@@ -10,8 +10,15 @@ from jopt.optimizers._adam_family import (
     nadamw,
     radam,
 )
-from jopt.optimizers._adaptive import adadelta, adagrad, rmsprop
-from jopt.optimizers._adaptive_more import adabelief, adan, novograd, yogi
+from jopt.optimizers._adaptive import (
+    adabelief,
+    adadelta,
+    adagrad,
+    adan,
+    novograd,
+    rmsprop,
+    yogi,
+)
 from jopt.optimizers._factored import adafactor, sm3
 from jopt.optimizers._layerwise import fromage, lamb, lars
 from jopt.optimizers._optimistic import (
@@ -20,10 +27,8 @@ from jopt.optimizers._optimistic import (
     optimistic_gradient_descent,
 )
 from jopt.optimizers._second_order import lbfgs
-from jopt.optimizers._sgd import sgd
-from jopt.optimizers._sgd_variants import noisy_sgd, polyak_sgd, rprop
-from jopt.optimizers._sign import lion
-from jopt.optimizers._sign_sgd import sign_sgd, signum
+from jopt.optimizers._sgd import noisy_sgd, polyak_sgd, sgd
+from jopt.optimizers._sign import lion, rprop, sign_sgd, signum
 
 __all__: list[str] = [
     # further optimizers (parity with optax's top level)

@@ -2,6 +2,9 @@
 
 Every schedule takes a Python number or a (traced) integer count, works under ``jax.jit``
 and ``jax.vmap`` (evaluate it on a vector of steps to plot it), and gives optax's values.
+Hyperparameter injection (:func:`inject_hyperparams`, which evaluates schedules inside an
+optimizer's state) lives here too, as in ``optax.schedules``: it needs only ``jopt.base``
+and ``jopt.tree``, so the transforms and optimizers above can use it.
 """
 
 # The type, as optax.schedules.Schedule; listed in jopt's top-level __all__ through jopt.base.
@@ -18,6 +21,14 @@ from jopt.schedules._cycles import (
     sgdr_schedule,
 )
 from jopt.schedules._decay import cosine_decay_schedule, exponential_decay
+from jopt.schedules._injection import (
+    InjectHyperparamsState,
+    InjectStatefulHyperparamsState,
+    StatefulSchedule,
+    WrappedSchedule,
+    inject_hyperparams,
+    inject_stateful_hyperparams,
+)
 from jopt.schedules._interpolate import piecewise_interpolate_schedule
 from jopt.schedules._join import join_schedules
 from jopt.schedules._warmup import (
@@ -27,10 +38,16 @@ from jopt.schedules._warmup import (
 )
 
 __all__ = [
+    "InjectHyperparamsState",
+    "InjectStatefulHyperparamsState",
+    "StatefulSchedule",
+    "WrappedSchedule",
     "constant_schedule",
     "cosine_decay_schedule",
     "cosine_onecycle_schedule",
     "exponential_decay",
+    "inject_hyperparams",
+    "inject_stateful_hyperparams",
     "join_schedules",
     "linear_onecycle_schedule",
     "linear_schedule",
@@ -42,23 +59,3 @@ __all__ = [
     "warmup_cosine_decay_schedule",
     "warmup_exponential_decay_schedule",
 ]
-
-# optax also exposes its hyperparameter-injection wrappers under optax.schedules; they are
-# transforms, defined in jopt.transforms (documented there), and resolved lazily here
-# because jopt.transforms itself imports schedules.
-_FROM_TRANSFORMS = (
-    "InjectHyperparamsState",
-    "InjectStatefulHyperparamsState",
-    "StatefulSchedule",
-    "WrappedSchedule",
-    "inject_hyperparams",
-    "inject_stateful_hyperparams",
-)
-
-
-def __getattr__(name: str):
-    if name in _FROM_TRANSFORMS:
-        from jopt.transforms import _injection  # noqa: PLC0415 - see _FROM_TRANSFORMS
-
-        return getattr(_injection, name)
-    raise AttributeError(f"module 'jopt.schedules' has no attribute {name!r}")

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jopt._hyper import zero_count
 from jopt.train._epoch import StepFn, accumulating_step, metric_names, zero_totals
 from jopt.train._history import History
 from jopt.train._loop import EvalFn, FitResult, _eval_chunks, _finish, _monitored, _validate
@@ -110,7 +111,7 @@ def fit_compiled(
             es_state = early_stopping.init(state.params if early_stopping.restore_best else None)
         keys = [*(names or ["loss"]), *jax.eval_shape(evaluate, state), "step"]
         rows = {k: jnp.full([epochs], jnp.nan, jnp.float32) for k in keys}
-        zero = jnp.zeros([], jnp.int32)
+        zero = zero_count()
         carry = (state, zero, zero, es_state, zero, rows)
         return jax.lax.while_loop(done, epoch_body, carry)
 

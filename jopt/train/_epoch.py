@@ -20,6 +20,7 @@ import jax.numpy as jnp
 
 from jopt import _check as check
 from jopt import tree
+from jopt._hyper import zero_count
 from jopt.train._state import TrainState
 
 StepFn = Callable[[TrainState, Any], tuple[TrainState, dict[str, Any]]]
@@ -36,7 +37,7 @@ class EpochTotals(NamedTuple):
 
 def zero_totals(metric_names: Any) -> EpochTotals:
     """Totals before the first step of an epoch."""
-    zero = jnp.zeros([], jnp.int32)
+    zero = zero_count()
     return EpochTotals({k: jnp.zeros([], jnp.float32) for k in metric_names}, zero, zero, zero)
 
 

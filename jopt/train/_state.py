@@ -11,6 +11,7 @@ import jax.numpy as jnp
 
 from jopt import _check
 from jopt._flat_capability import check_flat
+from jopt._hyper import zero_count
 from jopt.base import (
     ArrayTree,
     GradientTransformation,
@@ -89,7 +90,7 @@ class TrainState:
         if isinstance(rng, int) and not isinstance(rng, bool):
             rng = jax.random.key(rng)
         state = cls(
-            step=jnp.zeros([], jnp.int32),
+            step=zero_count(),
             params=params,
             opt_state=tx.init(params),
             rng=rng,

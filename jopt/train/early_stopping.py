@@ -19,6 +19,7 @@ import jax.numpy as jnp
 
 from jopt import _check as check
 from jopt import tree as jtree
+from jopt._hyper import zero_count
 from jopt.base import Params
 
 __all__ = [
@@ -124,7 +125,7 @@ class EarlyStopping:
         return EarlyStoppingState(
             best=jnp.asarray(worst, jnp.float32),
             best_step=minus_one,
-            wait=jnp.zeros([], jnp.int32),
+            wait=zero_count(),
             stopped=jnp.asarray(False),
             stopped_step=minus_one,
             has_improved=jnp.asarray(False),

@@ -14,25 +14,27 @@ allocated::
     state, metrics = step(state, shard_batch(batch, mesh))
 
 Inside ``shard_map``/``pmap``, where each device sees only its part of the batch,
-:func:`all_reduce_gradients` averages the gradients over the named axis.
+:func:`jopt.all_reduce_gradients` (a transform, re-exported here) averages the gradients
+over the named axis.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
 import jax
 import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
 from jopt import _check
-from jopt.base import GradientTransformation, Params, stateless
+from jopt.base import GradientTransformation, Params
 from jopt.train._state import TrainState
+from jopt.transforms._collectives import all_reduce_gradients
 
 __all__ = [
-    "all_reduce_gradients",
+    "all_reduce_gradients",  # a transform (jopt.all_reduce_gradients), kept here for existing code
     "batch_sharding",
     "create_sharded_state",
     "make_mesh",
@@ -274,32 +276,6 @@ def create_sharded_state(
         abstract, mesh, param_shardings(abstract.params, mesh, axis, min_size)
     )
     return jax.jit(create, out_shardings=shardings)(), shardings
-
-
-def all_reduce_gradients(
-    axis_name: str, reduce: Literal["mean", "sum"] = "mean"
-) -> GradientTransformation:
-    r"""Average (or sum) the updates over a named mapped axis: :math:`u = \frac1n\sum_i g_i`.
-
-    For steps written per device with ``jax.shard_map`` or ``jax.pmap``, where each
-    device differentiates the loss on its own part of the batch; put it first in
-    the chain, e.g. ``jopt.chain(all_reduce_gradients("data"), jopt.adamw(1e-3))``.
-    With equal parts and a mean loss, ``"mean"`` gives the global batch's gradient.
-
-    Use it where gradients are per device: ``jax.pmap`` and ``jax.shard_map(...,
-    check_vma=False)``. Do not use it under ``jax.jit`` with sharded arrays (XLA
-    inserts the reduction itself), nor under ``shard_map`` with ``check_vma=True``,
-    where JAX already *sums* the gradients of replicated params over the axis.
-
-    Args:
-      axis_name: the mapped axis to reduce over (as named in the mesh or ``pmap``).
-      reduce: ``"mean"`` or ``"sum"``.
-    """
-    if not isinstance(axis_name, str):
-        raise TypeError(f"axis_name must be a mesh axis name (a string), got {axis_name!r}")
-    _check.one_of("reduce", reduce, ("mean", "sum"))
-    collective = jax.lax.pmean if reduce == "mean" else jax.lax.psum
-    return stateless(lambda updates, params: collective(updates, axis_name))
 
 
 def _axis_in_mesh(name: str, axis: str, mesh: Mesh) -> None:

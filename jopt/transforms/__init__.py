@@ -36,6 +36,7 @@ from jopt.transforms._clipping import (
     unitwise_clip,
     unitwise_norm,
 )
+from jopt.transforms._collectives import all_reduce_gradients
 from jopt.transforms._combining import chain, named_chain
 from jopt.transforms._conditioning import (
     ConditionallyMaskState,
@@ -60,14 +61,6 @@ from jopt.transforms._hygiene import (
     keep_params_nonnegative,
     normalize_by_update_norm,
     zero_nans,
-)
-from jopt.transforms._injection import (
-    InjectHyperparamsState,
-    InjectStatefulHyperparamsState,
-    StatefulSchedule,
-    WrappedSchedule,
-    inject_hyperparams,
-    inject_stateful_hyperparams,
 )
 from jopt.transforms._layerwise import (
     ScaleByTrustRatioState,
@@ -146,22 +139,16 @@ __all__ = [
     "ConditionFn",
     "ConditionallyMaskState",
     "ConditionallyTransformState",
-    "InjectHyperparamsState",
-    "InjectStatefulHyperparamsState",
     "LookaheadParams",
     "LookaheadState",
     "MultiSteps",
     "MultiStepsState",
     "ShouldSkipUpdateFunction",
-    "StatefulSchedule",
-    "WrappedSchedule",
     "apply_if_finite",
     "conditionally_mask",
     "conditionally_transform",
     "flatten",
     "freeze",
-    "inject_hyperparams",
-    "inject_stateful_hyperparams",
     "lookahead",
     "selective_transform",
     "skip_large_updates",
@@ -274,4 +261,6 @@ __all__ = [
     "snapshot",
     "chain",
     "named_chain",
+    # per-device steps (shard_map, pmap): gradients reduced over a named axis
+    "all_reduce_gradients",
 ]

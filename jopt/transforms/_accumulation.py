@@ -10,6 +10,7 @@ import jax.numpy as jnp
 
 from jopt import _check, tree
 from jopt._flat_capability import check_flat
+from jopt._hyper import zero_count
 from jopt.base import (
     ArrayTree,
     GradientTransformation,
@@ -163,13 +164,13 @@ class MultiSteps:
         """The initial state: zero counters, zero accumulator, the inner optimizer's state."""
         check_flat("MultiSteps", [self._opt], params)
         acc_grads = jax.tree.map(lambda p: jnp.zeros_like(p, dtype=self._leaf_dtype(p)), params)
-        gradient_step = jnp.zeros([], jnp.int32)
+        gradient_step = zero_count()
         # The accumulator doubles as the zero updates the skip function is probed
         # with, so that init allocates no second tree.
         probe = acc_grads if self._accumulator_dtype is None else tree.cast_like(acc_grads, params)
         _, skip_state = self._should_skip_update_fn(probe, gradient_step, params)
         return MultiStepsState(
-            mini_step=jnp.zeros([], jnp.int32),
+            mini_step=zero_count(),
             gradient_step=gradient_step,
             inner_opt_state=self._opt.init(params),
             acc_grads=acc_grads,

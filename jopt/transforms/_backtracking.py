@@ -10,6 +10,7 @@ import jax.numpy as jnp
 
 from jopt import _check as check
 from jopt import tree as jtree
+from jopt._hyper import zero_count
 from jopt.base import GradientTransformationExtraArgs, Updates
 from jopt.transforms import _linesearch as ls
 
@@ -38,6 +39,100 @@ class _Search(NamedTuple):
     new_grad: Updates
     decrease_error: jax.Array
     iter_num: jax.Array
+
+
+class _Rules(NamedTuple):
+    """The search's constants (Python numbers, or scalars traced by inject_hyperparams)."""
+
+    max_backtracking_steps: Any
+    slope_rtol: Any
+    decrease_factor: Any
+    increase_factor: Any
+    max_learning_rate: Any
+    atol: Any
+    rtol: Any
+    store_grad: bool
+
+
+def _initial_state(params, store_grad):
+    dtype = ls.value_dtype(params)
+    return ScaleByBacktrackingLinesearchState(
+        learning_rate=jnp.array(1.0, dtype),
+        value=jnp.array(jnp.inf, dtype),
+        grad=jtree.zeros_like(params) if store_grad else None,
+        info=BacktrackingLinesearchInfo(
+            # Explicit dtypes: a weakly typed scalar here would retrace the second step.
+            num_linesearch_steps=zero_count(),
+            decrease_error=jnp.array(jnp.inf, dtype),
+        ),
+    )
+
+
+def _decrease_error(rules, step, slope, value, new_value):
+    """How far ``new_value`` misses Armijo's sufficient decrease (0 when met, inf when NaN)."""
+    error = new_value - (1.0 + rules.rtol) * value - step * rules.slope_rtol * slope
+    return jnp.maximum(jnp.where(jnp.isnan(error), jnp.inf, error), 0.0)
+
+
+def _searching(rules, search):
+    return ~(search.decrease_error <= rules.atol) & (
+        search.iter_num <= rules.max_backtracking_steps
+    )
+
+
+def _trial(rules, objective, params, updates, value, slope, search):
+    """Evaluate one trial step (the initial guess first, then shrunk ones)."""
+    step = jnp.where(
+        search.iter_num > 0, rules.decrease_factor * search.learning_rate, search.learning_rate
+    )
+    trial = jtree.add_scale(params, step, updates)
+    if rules.store_grad:
+        # One forward pass gives the value; the pullback is paid only at the
+        # accepted point, which is the last one evaluated.
+        new_value, pullback = jax.vjp(objective, trial)
+        error = _decrease_error(rules, step, slope, value, new_value)
+        new_grad = jax.lax.cond(
+            (error <= rules.atol) | (search.iter_num == rules.max_backtracking_steps),
+            lambda: pullback(jnp.ones_like(new_value))[0],
+            lambda: search.new_grad,
+        )
+    else:
+        new_value = objective(trial)
+        error = _decrease_error(rules, step, slope, value, new_value)
+        new_grad = search.new_grad
+    new = _Search(step, new_value, new_grad, error, search.iter_num + 1)
+    return jtree.cast_like(new, search)
+
+
+def _search(rules, objective, updates, state, params, value, slope):
+    """Shrink the step from the grown previous one until the decrease suffices."""
+    start = _Search(
+        learning_rate=jnp.minimum(
+            rules.increase_factor * state.learning_rate, rules.max_learning_rate
+        ),
+        new_value=jnp.asarray(value),
+        new_grad=jtree.zeros_like(params),
+        decrease_error=jnp.array(jnp.inf),
+        iter_num=jnp.asarray(0),
+    )
+    return jax.lax.while_loop(
+        lambda search: _searching(rules, search),
+        lambda search: _trial(rules, objective, params, updates, value, slope, search),
+        start,
+    )
+
+
+def _report_failure(rules, search, value, slope):
+    ls.cond_print(
+        search.decrease_error > rules.atol,
+        "jopt.scale_by_backtracking_linesearch: no step size gave a sufficient "
+        "decrease (value {value}, slope {slope}, step {step}, decrease error {error}); "
+        "check that the updates are a descent direction",
+        value=value,
+        slope=slope,
+        step=search.learning_rate,
+        error=search.decrease_error,
+    )
 
 
 def scale_by_backtracking_linesearch(
@@ -96,21 +191,12 @@ def scale_by_backtracking_linesearch(
     check.boolean("verbose", verbose)
 
     def init(params):
-        dtype = ls.value_dtype(params)
-        return ScaleByBacktrackingLinesearchState(
-            learning_rate=jnp.array(1.0, dtype),
-            value=jnp.array(jnp.inf, dtype),
-            grad=jtree.zeros_like(params) if store_grad else None,
-            info=BacktrackingLinesearchInfo(
-                # Explicit dtypes: a weakly typed scalar here would retrace the second step.
-                num_linesearch_steps=jnp.zeros([], jnp.int32),
-                decrease_error=jnp.array(jnp.inf, dtype),
-            ),
-        )
+        return _initial_state(params, store_grad)
 
-    def decrease_error(step, slope, value, new_value):
-        error = new_value - (1.0 + rtol) * value - step * slope_rtol * slope
-        return jnp.maximum(jnp.where(jnp.isnan(error), jnp.inf, error), 0.0)
+    rules = _Rules(
+        max_backtracking_steps, slope_rtol, decrease_factor, increase_factor,
+        max_learning_rate, atol, rtol, store_grad,
+    )  # fmt: skip
 
     def update(
         updates,
@@ -127,55 +213,11 @@ def scale_by_backtracking_linesearch(
         )
         objective = lambda p: value_fn(p, **fn_kwargs)  # noqa: E731
         slope = ls.slope(updates, grad)
-
-        def searching(search):
-            return ~(search.decrease_error <= atol) & (search.iter_num <= max_backtracking_steps)
-
-        def body(search):
-            # The first trial uses the initial guess; later ones shrink it.
-            step = jnp.where(
-                search.iter_num > 0, decrease_factor * search.learning_rate, search.learning_rate
-            )
-            trial = jtree.add_scale(params, step, updates)
-            if store_grad:
-                # One forward pass gives the value; the pullback is paid only at the
-                # accepted point, which is the last one evaluated.
-                new_value, pullback = jax.vjp(objective, trial)
-                error = decrease_error(step, slope, value, new_value)
-                new_grad = jax.lax.cond(
-                    (error <= atol) | (search.iter_num == max_backtracking_steps),
-                    lambda: pullback(jnp.ones_like(new_value))[0],
-                    lambda: search.new_grad,
-                )
-            else:
-                new_value = objective(trial)
-                error = decrease_error(step, slope, value, new_value)
-                new_grad = search.new_grad
-            new = _Search(step, new_value, new_grad, error, search.iter_num + 1)
-            return jtree.cast_like(new, search)
-
-        start = _Search(
-            learning_rate=jnp.minimum(increase_factor * state.learning_rate, max_learning_rate),
-            new_value=jnp.asarray(value),
-            new_grad=jtree.zeros_like(params),
-            decrease_error=jnp.array(jnp.inf),
-            iter_num=jnp.asarray(0),
-        )
-        search = jax.lax.while_loop(searching, body, start)
-
+        search = _search(rules, objective, updates, state, params, value, slope)
         # An infinite error means every trial left the domain: do not move.
         learning_rate = jnp.where(jnp.isinf(search.decrease_error), 0.0, search.learning_rate)
         if verbose:
-            ls.cond_print(
-                search.decrease_error > atol,
-                "jopt.scale_by_backtracking_linesearch: no step size gave a sufficient "
-                "decrease (value {value}, slope {slope}, step {step}, decrease error {error}); "
-                "check that the updates are a descent direction",
-                value=value,
-                slope=slope,
-                step=search.learning_rate,
-                error=search.decrease_error,
-            )
+            _report_failure(rules, search, value, slope)
         new_state = ScaleByBacktrackingLinesearchState(
             learning_rate=learning_rate,
             value=search.new_value,

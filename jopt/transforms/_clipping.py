@@ -37,10 +37,6 @@ def _threshold(name: str, value, allow_zero: bool = False) -> None:
         check.positive(name, value, "pass a value > 0 such as 1.0")
 
 
-def _abs_sq(x):
-    return (jnp.conj(x) * x).real
-
-
 def clip(max_delta: float | jax.Array) -> GradientTransformation:
     r"""Clip every element to :math:`[-\delta, \delta]`: :math:`u = \min(\max(g, -\delta), \delta)`.
 
@@ -75,7 +71,7 @@ def clip_by_block_rms(threshold: float | jax.Array) -> GradientTransformation:
     """
     _threshold("threshold", threshold)
 
-    def clip_leaf(g, rms=lambda g: jnp.sqrt(jnp.mean(_abs_sq(g)))):
+    def clip_leaf(g, rms=lambda g: jnp.sqrt(jnp.mean(tree.abs_sq(g)))):
         return g / jnp.maximum(1.0, rms(g) / threshold)
 
     def update(updates, state, params=None):
@@ -212,7 +208,7 @@ def unitwise_norm(x: jax.Array, axis: int | tuple[int, ...] | None = None) -> ja
                 f"unitwise_norm infers units for ranks 1 to 5, got shape {x.shape}; "
                 "pass axis= to name the axes to reduce"
             )
-    squared = jnp.sum(_abs_sq(x), axis=axis, keepdims=True)
+    squared = jnp.sum(tree.abs_sq(x), axis=axis, keepdims=True)
     return jnp.broadcast_to(jnp.sqrt(squared), x.shape)
 
 

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 
 from jopt import _check, tree
 from jopt._flat_capability import check_flat
+from jopt._hyper import zero_count
 from jopt.base import (
     GradientTransformation,
     GradientTransformationExtraArgs,
@@ -109,7 +110,7 @@ def conditionally_transform(
 
     def init(params):
         check_flat("conditionally_transform", [inner], params)
-        return ConditionallyTransformState(inner.init(params), jnp.zeros([], jnp.int32))
+        return ConditionallyTransformState(inner.init(params), zero_count())
 
     def update(updates, state, params=None, **extra_args):
         condition_args = extra_args if forward_extra_args else {}
@@ -151,7 +152,7 @@ def conditionally_mask(
 
     def init(params):
         check_flat("conditionally_mask", [inner], params)
-        return ConditionallyMaskState(jnp.zeros([], jnp.int32), inner.init(params))
+        return ConditionallyMaskState(zero_count(), inner.init(params))
 
     def update(updates, state, params=None, **extra_args):
         condition_args = extra_args if forward_extra_args else {}

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 from jopt import _check, tree
 from jopt._flat_capability import check_flat
+from jopt._hyper import zero_count
 from jopt.base import (
     GradientTransformation,
     GradientTransformationExtraArgs,
@@ -59,16 +60,16 @@ def apply_if_finite(
     def init(params):
         check_flat("apply_if_finite", [inner], params)
         return ApplyIfFiniteState(
-            notfinite_count=jnp.zeros([], jnp.int32),
+            notfinite_count=zero_count(),
             last_finite=jnp.array(True, jnp.bool_),
-            total_notfinite=jnp.zeros([], jnp.int32),
+            total_notfinite=zero_count(),
             inner_state=inner.init(params),
         )
 
     def update(updates, state, params=None, **extra_args):
         finite = tree.all_finite(updates)
         notfinite_count = jnp.where(
-            finite, jnp.zeros([], jnp.int32), tree.safe_increment(state.notfinite_count)
+            finite, zero_count(), tree.safe_increment(state.notfinite_count)
         )
         apply = jnp.logical_or(finite, notfinite_count > max_consecutive_errors)
         updates, inner_state = run_inner_if(

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 from jopt import _check as check
 from jopt import tree as jtree
+from jopt._hyper import zero_count
 from jopt.base import ArrayTree, GradientTransformation, Params, Updates
 
 
@@ -95,7 +96,7 @@ def scale_by_lbfgs(
     def init(params):
         stacked = jax.tree.map(lambda p: jnp.zeros((memory_size, *p.shape), p.dtype), params)
         return ScaleByLBFGSState(
-            count=jnp.asarray(0, jnp.int32),
+            count=zero_count(),
             params=jtree.zeros_like(params),
             updates=jtree.zeros_like(params),
             diff_params_memory=stacked,

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from jopt import _check
+from jopt._hyper import zero_count
 from jopt.base import (
     GradientTransformation,
     GradientTransformationExtraArgs,
@@ -89,7 +90,7 @@ def lookahead(
     def init(params):
         # Plain params are the fast ones: handy when adapting existing code.
         fast = params.fast if hasattr(params, "fast") else params
-        return LookaheadState(fast_optimizer.init(fast), jnp.zeros([], jnp.int32))
+        return LookaheadState(fast_optimizer.init(fast), zero_count())
 
     def update(updates, state, params=None, **extra_args):
         if not (hasattr(params, "fast") and hasattr(params, "slow")):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
 
 from jopt import _check, tree
+from jopt._hyper import zero_count
 from jopt.base import GradientTransformation, Updates
 
 
@@ -33,7 +33,7 @@ def apply_every(k: int = 1) -> GradientTransformation:
     _check.integer("k", k, minimum=1, fix="pass the number of steps to accumulate, e.g. 4")
 
     def init(params):
-        return ApplyEvery(count=jnp.zeros([], jnp.int32), grad_acc=tree.zeros_like(params))
+        return ApplyEvery(count=zero_count(), grad_acc=tree.zeros_like(params))
 
     def update(updates, state, params=None):
         del params

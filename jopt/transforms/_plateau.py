@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 from jopt import _check as check
 from jopt import tree
+from jopt._hyper import zero_count
 from jopt.base import GradientTransformationExtraArgs, Params, Updates
 
 
@@ -82,9 +83,9 @@ def reduce_on_plateau(
         return ReduceLROnPlateauState(
             scale=jnp.asarray(1.0, tree.dtype(params, "lowest")),
             best_value=jnp.asarray(sign * float("inf"), high),
-            plateau_count=jnp.zeros([], jnp.int32),
-            cooldown_count=jnp.zeros([], jnp.int32),
-            count=jnp.zeros([], jnp.int32),
+            plateau_count=zero_count(),
+            cooldown_count=zero_count(),
+            count=zero_count(),
             avg_value=jnp.zeros([], high),
         )
 
@@ -103,7 +104,7 @@ def reduce_on_plateau(
             cooldown_count=jnp.where(
                 cooling, state.cooldown_count - 1, jnp.where(reduce, cooldown, 0)
             ).astype(jnp.int32),
-            count=jnp.zeros([], jnp.int32),
+            count=zero_count(),
             avg_value=jnp.zeros([], state.avg_value.dtype),
         )
 

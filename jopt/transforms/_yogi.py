@@ -16,10 +16,6 @@ from jopt.transforms._adam import ScaleByAdamState
 ScaleByYogiState = ScaleByAdamState
 
 
-def _abs_sq(g: jax.Array) -> jax.Array:
-    return jnp.real(g.conj() * g)
-
-
 def scale_by_yogi(
     b1: float | jax.Array = 0.9,
     b2: float | jax.Array = 0.999,
@@ -66,7 +62,9 @@ def scale_by_yogi(
         del params
         mu = tree.update_moment(updates, state.mu, b1, 1)
         nu = jax.tree.map(
-            lambda g, v: v - (1 - b2) * jnp.sign(v - _abs_sq(g)) * _abs_sq(g), updates, state.nu
+            lambda g, v: v - (1 - b2) * jnp.sign(v - tree.abs_sq(g)) * tree.abs_sq(g),
+            updates,
+            state.nu,
         )
         count = tree.safe_increment(state.count)
         mu_hat = tree.bias_correction(mu, b1, count)

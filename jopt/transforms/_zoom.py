@@ -10,6 +10,7 @@ import jax.numpy as jnp
 
 from jopt import _check as check
 from jopt import tree as jtree
+from jopt._hyper import zero_count
 from jopt.base import GradientTransformationExtraArgs, Updates
 from jopt.transforms import _linesearch as ls
 from jopt.transforms._zoom_search import make_zoom_step
@@ -93,12 +94,7 @@ def scale_by_zoom_linesearch(
     check.greater_than("increase_factor", increase_factor, 1.0, "pass a value > 1 such as 2.0")
     check.unit_interval("slope_rtol", slope_rtol, "pass a value in [0, 1) such as 1e-4")
     check.positive_or_inf("curv_rtol", curv_rtol, "pass a value in (slope_rtol, 1) such as 0.9")
-    c1, c2 = check.number("slope_rtol", slope_rtol), _concrete(curv_rtol)
-    if c1 is not None and c2 is not None and not c2 > c1:
-        raise ValueError(
-            f"curv_rtol must be > slope_rtol, got curv_rtol={curv_rtol!r} and "
-            f"slope_rtol={slope_rtol!r}; use e.g. slope_rtol=1e-4, curv_rtol=0.9"
-        )
+    _curvature_above_slope(slope_rtol, curv_rtol)
     check.optional(check.non_negative, "approx_dec_rtol", approx_dec_rtol)
     check.non_negative("stepsize_precision", stepsize_precision)
     check.one_of("initial_guess_strategy", initial_guess_strategy, ("keep", "one"))
@@ -108,17 +104,6 @@ def scale_by_zoom_linesearch(
         max_linesearch_steps, max_learning_rate, tol, increase_factor, slope_rtol, curv_rtol,
         approx_dec_rtol, stepsize_precision,
     )  # fmt: skip
-
-    def init(params):
-        dtype = ls.value_dtype(params)
-        # Explicit dtypes: a weakly typed scalar here would retrace the second step.
-        inf = jnp.array(jnp.inf, jnp.float32)
-        return ScaleByZoomLinesearchState(
-            learning_rate=jnp.asarray(1.0, dtype),
-            value=jnp.asarray(jnp.inf, dtype),
-            grad=jtree.zeros_like(params),
-            info=ZoomLinesearchInfo(jnp.zeros([], jnp.int32), inf, inf),
-        )
 
     def update(
         updates,
@@ -138,16 +123,7 @@ def scale_by_zoom_linesearch(
             start(updates, params, value, grad, guess),
         )
         if verbose:
-            ls.cond_print(
-                search.decrease_error > tol,
-                "jopt.scale_by_zoom_linesearch: no step size gave a sufficient decrease "
-                "(value {value}, slope {slope}, step {step}, decrease error {error}); check that "
-                "the updates are a descent direction, or raise max_linesearch_steps",
-                value=search.value_init,
-                slope=search.slope_init,
-                step=search.stepsize,
-                error=search.decrease_error,
-            )
+            _report_failure(search, tol)
         new_state = ScaleByZoomLinesearchState(
             learning_rate=search.stepsize,
             value=search.value,
@@ -156,7 +132,7 @@ def scale_by_zoom_linesearch(
         )
         return jtree.scale(search.stepsize, updates), jtree.cast_like(new_state, state)
 
-    return GradientTransformationExtraArgs(init, update)
+    return GradientTransformationExtraArgs(_initial_state, update)
 
 
 def _concrete(value: Any) -> float | None:
@@ -167,3 +143,38 @@ def _concrete(value: Any) -> float | None:
         return float(value)
     except (TypeError, ValueError):
         return None
+
+
+def _curvature_above_slope(slope_rtol: Any, curv_rtol: Any) -> None:
+    """Strong Wolfe needs c1 < c2 (checked when both are concrete numbers)."""
+    c1, c2 = check.number("slope_rtol", slope_rtol), _concrete(curv_rtol)
+    if c1 is not None and c2 is not None and not c2 > c1:
+        raise ValueError(
+            f"curv_rtol must be > slope_rtol, got curv_rtol={curv_rtol!r} and "
+            f"slope_rtol={slope_rtol!r}; use e.g. slope_rtol=1e-4, curv_rtol=0.9"
+        )
+
+
+def _initial_state(params: Any) -> ScaleByZoomLinesearchState:
+    dtype = ls.value_dtype(params)
+    # Explicit dtypes: a weakly typed scalar here would retrace the second step.
+    inf = jnp.array(jnp.inf, jnp.float32)
+    return ScaleByZoomLinesearchState(
+        learning_rate=jnp.asarray(1.0, dtype),
+        value=jnp.asarray(jnp.inf, dtype),
+        grad=jtree.zeros_like(params),
+        info=ZoomLinesearchInfo(zero_count(), inf, inf),
+    )
+
+
+def _report_failure(search: Any, tol: Any) -> None:
+    ls.cond_print(
+        search.decrease_error > tol,
+        "jopt.scale_by_zoom_linesearch: no step size gave a sufficient decrease "
+        "(value {value}, slope {slope}, step {step}, decrease error {error}); check that "
+        "the updates are a descent direction, or raise max_linesearch_steps",
+        value=search.value_init,
+        slope=search.slope_init,
+        step=search.stepsize,
+        error=search.decrease_error,
+    )

@@ -236,6 +236,8 @@ def test_all_reduce_sum_and_errors():
         all_reduce_gradients("data", "max")
     with pytest.raises(TypeError, match="axis_name must be a mesh axis name"):
         all_reduce_gradients(0)
+    # A transform, defined with the others; the sharding module re-exports it.
+    assert jopt.all_reduce_gradients is jopt.transforms.all_reduce_gradients is all_reduce_gradients
 
 
 def test_fit_puts_single_and_stacked_batches_on_the_batch_sharding():

@@ -42,6 +42,21 @@ def test_state_and_numbers_match_optax(dtype):
     assert int(s_ours.count) == 6 and int(s_ours.hyperparams_states["learning_rate"].count) == 6
 
 
+def test_state_types_are_optax_s():
+    """optax builds InjectStatefulHyperparamsState and never its deprecated InjectHyperparamsState
+    (kept so code naming it imports): jopt's isinstance checks and fields answer the same."""
+    params = {"w": jnp.zeros(2)}
+    ours = jopt.inject_hyperparams(jopt.sgd)(learning_rate=0.1).init(params)
+    theirs = optax.inject_hyperparams(optax.sgd)(learning_rate=0.1).init(params)
+    for old, new in [
+        (jopt.InjectHyperparamsState, optax.InjectHyperparamsState),
+        (jopt.InjectStatefulHyperparamsState, optax.InjectStatefulHyperparamsState),
+    ]:
+        assert old._fields == new._fields
+        assert isinstance(ours, old) == isinstance(theirs, new)
+    assert type(ours).__name__ == type(theirs).__name__ == "InjectStatefulHyperparamsState"
+
+
 def test_learning_rate_is_read_and_set_under_jit_without_retracing():
     params = {"w": jnp.array([1.0, -2.0])}
     tx = jopt.inject_hyperparams(jopt.sgd)(learning_rate=0.1)

@@ -18,6 +18,7 @@ import numpy as np
 
 from jopt import _check, tree
 from jopt._flat_capability import check_flat
+from jopt._hyper import zero_count
 from jopt.base import (
     GradientTransformation,
     GradientTransformationExtraArgs,
@@ -59,7 +60,7 @@ class WrappedSchedule:
 
     def init(self) -> WrappedScheduleState:
         """Step zero."""
-        return WrappedScheduleState(count=jnp.zeros([], jnp.int32))
+        return WrappedScheduleState(count=zero_count())
 
     def update(self, state: WrappedScheduleState, **extra_args: Any) -> WrappedScheduleState:
         """Advance one step."""
@@ -169,6 +170,87 @@ def _sort_arguments(
     return schedules, numeric, other
 
 
+def _dtype_of(params: Any, hyperparam_dtype: Any) -> Any:
+    # "promote" is optax's "highest" wherever that is defined (an int32 leaf
+    # next to float32 ones must not make the learning rate an integer).
+    return tree.dtype(params, "promote") if hyperparam_dtype is None else hyperparam_dtype
+
+
+def _check_by_building(
+    inner_factory: Any,
+    signature: inspect.Signature,
+    bound: inspect.BoundArguments,
+    schedules: dict[str, Any],
+) -> None:
+    """Build the transform once, so that the factory's own checks reject bad numbers where
+    the user passed them; a schedule is checked by its first value (the factory itself
+    refuses schedules for hyperparameters that take none outside this wrapper)."""
+    first = {k: s(s.init()) for k, s in schedules.items()}
+    checked = inspect.BoundArguments(signature, {**bound.arguments, **first})
+    inner_factory(*checked.args, **checked.kwargs)
+
+
+def _initial_state(
+    inner_factory: Any,
+    other: dict[str, Any],
+    numeric: dict[str, Any],
+    schedules: dict[str, Any],
+    params: Any,
+    dtype: Any,
+) -> InjectStatefulHyperparamsState:
+    hyperparams = {k: jnp.asarray(_convert_floats(v, dtype)) for k, v in numeric.items()}
+    schedule_states = {k: s.init() for k, s in schedules.items()}
+    for k, s in schedules.items():
+        # The factory gets the value as the schedule gave it, as in optax: a
+        # callable mask passed as a hyperparameter gives a Python bool, which the
+        # factory must see as such (an array bool cannot be branched on under jit).
+        hyperparams[k] = _convert_floats(s(schedule_states[k]), dtype)
+    inner = inner_factory(**other, **hyperparams)
+    check_flat("inject_hyperparams", [inner], params)
+    inner_state = inner.init(params)
+    return InjectStatefulHyperparamsState(
+        count=zero_count(),
+        hyperparams={k: jnp.asarray(v) for k, v in hyperparams.items()},
+        hyperparams_states=schedule_states,
+        inner_state=inner_state,
+    )
+
+
+def _scheduled(
+    state: InjectStatefulHyperparamsState,
+    schedules: dict[str, Any],
+    dtype: Any,
+    extra_args: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, ScheduleState]]:
+    """This step's hyperparameters (the schedules' values over the state's numbers) and
+    the schedules' next states."""
+    hyperparams = {k: _convert_floats(v, dtype) for k, v in state.hyperparams.items()}
+    for k, s in schedules.items():
+        value = s(state.hyperparams_states[k], **extra_args)
+        hyperparams[k] = _convert_floats(value, dtype)
+    schedule_states = {
+        k: s.update(state.hyperparams_states[k], **extra_args) for k, s in schedules.items()
+    }
+    return hyperparams, schedule_states
+
+
+def _next_state(
+    state: InjectStatefulHyperparamsState,
+    hyperparams: dict[str, Any],
+    schedule_states: dict[str, ScheduleState],
+    inner_state: OptState,
+) -> InjectStatefulHyperparamsState:
+    # Keep the state's types fixed (a Python float set by the user, or
+    # schedule values computed without params, must not cause a retrace).
+    stored = {k: _like(v, state.hyperparams.get(k, v)) for k, v in hyperparams.items()}
+    return InjectStatefulHyperparamsState(
+        count=tree.safe_increment(state.count),
+        hyperparams=stored,
+        hyperparams_states=schedule_states,
+        inner_state=inner_state,
+    )
+
+
 def inject_hyperparams(
     inner_factory: Callable[..., GradientTransformation],
     static_args: str | Iterable[str] = (),
@@ -216,46 +298,15 @@ def inject_hyperparams(
         supplied = set(bound.arguments)
         bound.apply_defaults()
         schedules, numeric, other = _sort_arguments(bound.arguments, supplied, static_args)
-        # Built once here so that the factory's own checks reject bad numbers where the
-        # user passed them; a schedule is checked by its first value (the factory itself
-        # refuses schedules for hyperparameters that take none outside this wrapper).
-        first = {k: s(s.init()) for k, s in schedules.items()}
-        checked = inspect.BoundArguments(signature, {**bound.arguments, **first})
-        inner_factory(*checked.args, **checked.kwargs)
-
-        def dtype_of(params):
-            # "promote" is optax's "highest" wherever that is defined (an int32 leaf
-            # next to float32 ones must not make the learning rate an integer).
-            return tree.dtype(params, "promote") if hyperparam_dtype is None else hyperparam_dtype
+        _check_by_building(inner_factory, signature, bound, schedules)
 
         def init(params):
-            dtype = dtype_of(params)
-            hyperparams = {k: jnp.asarray(_convert_floats(v, dtype)) for k, v in numeric.items()}
-            schedule_states = {k: s.init() for k, s in schedules.items()}
-            for k, s in schedules.items():
-                # The factory gets the value as the schedule gave it, as in optax: a
-                # callable mask passed as a hyperparameter gives a Python bool, which the
-                # factory must see as such (an array bool cannot be branched on under jit).
-                hyperparams[k] = _convert_floats(s(schedule_states[k]), dtype)
-            inner = inner_factory(**other, **hyperparams)
-            check_flat("inject_hyperparams", [inner], params)
-            inner_state = inner.init(params)
-            return InjectStatefulHyperparamsState(
-                count=jnp.zeros([], jnp.int32),
-                hyperparams={k: jnp.asarray(v) for k, v in hyperparams.items()},
-                hyperparams_states=schedule_states,
-                inner_state=inner_state,
-            )
+            dtype = _dtype_of(params, hyperparam_dtype)
+            return _initial_state(inner_factory, other, numeric, schedules, params, dtype)
 
         def update(updates, state, params=None, **extra_args):
-            dtype = dtype_of(params)
-            hyperparams = {k: _convert_floats(v, dtype) for k, v in state.hyperparams.items()}
-            for k, s in schedules.items():
-                value = s(state.hyperparams_states[k], **extra_args)
-                hyperparams[k] = _convert_floats(value, dtype)
-            schedule_states = {
-                k: s.update(state.hyperparams_states[k], **extra_args) for k, s in schedules.items()
-            }
+            dtype = _dtype_of(params, hyperparam_dtype)
+            hyperparams, schedule_states = _scheduled(state, schedules, dtype, extra_args)
             inner = with_extra_args_support(inner_factory(**other, **hyperparams))
             new_updates, inner_state = inner.update(
                 updates, state.inner_state, params, **extra_args
@@ -263,16 +314,7 @@ def inject_hyperparams(
             if jax.tree.structure(new_updates) == jax.tree.structure(updates):
                 # A hyperparam_dtype wider than the gradients must not widen the updates.
                 new_updates = tree.cast_like(new_updates, updates)
-            # Keep the state's types fixed (a Python float set by the user, or
-            # schedule values computed without params, must not cause a retrace).
-            stored = {k: _like(v, state.hyperparams.get(k, v)) for k, v in hyperparams.items()}
-            new_state = InjectStatefulHyperparamsState(
-                count=tree.safe_increment(state.count),
-                hyperparams=stored,
-                hyperparams_states=schedule_states,
-                inner_state=inner_state,
-            )
-            return new_updates, new_state
+            return new_updates, _next_state(state, hyperparams, schedule_states, inner_state)
 
         return GradientTransformationExtraArgs(init, update)
 
