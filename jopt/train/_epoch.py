@@ -105,9 +105,9 @@ def is_good(metrics: Mapping[str, Any], new_state: TrainState) -> jax.Array:
 def guard_nonfinite(train_step: StepFn, skip: bool = True) -> Callable[..., Any]:
     """Wrap ``train_step`` as ``(state, bad, batch) -> (state, bad, metrics)``.
 
-    ``bad`` counts consecutive bad steps: a non-finite loss, or non-finite parameters or
-    optimizer state after the update (a NaN or inf gradient). With ``skip`` such a step
-    is not applied: the state comes back unchanged.
+    ``bad`` counts consecutive bad steps: a non-finite loss or gradient (see
+    :func:`guarded_update`). With ``skip`` such a step is not applied: the state comes
+    back unchanged.
     """
     check.boolean("skip", skip)
 
