@@ -4,6 +4,10 @@
   with ``init``/``update``) on the same gradients and names the first step and leaf that differ.
 * :func:`check_transform` checks the contract every transform should meet (pure and jittable,
   abstract init, stable state, dtypes kept, vmap, composition) and names the property it breaks.
+* :func:`assert_trees_close` compares two pytrees (structure, dtypes, values) and names the leaf.
+* :func:`nested_params` and :func:`bumpy_loss` are a parameter tree with the awkward corners
+  (nested dict/list/tuple, a scalar, an empty subtree) and a loss whose gradients change
+  from step to step, to run a transform on.
 * :func:`pytrees`, :func:`pytree_pairs`, :func:`arrays`, :func:`shapes` are hypothesis
   strategies for parameter pytrees (``pip install jopt[testing]`` brings hypothesis).
 
@@ -24,7 +28,10 @@ import numpy as np
 __all__ = [
     "arrays",
     "assert_matches",
+    "assert_trees_close",
+    "bumpy_loss",
     "check_transform",
+    "nested_params",
     "pytree_pairs",
     "pytrees",
     "random_like",
@@ -54,14 +61,107 @@ def random_like(tree: Any, seed: int, scale: float = 1.0) -> Any:
     )
 
 
+def nested_params(dtype: Any = jnp.float32) -> dict:
+    """A small parameter tree with the corners transforms get wrong, the same on every call.
+
+    Dicts, a list and a tuple, a matrix, vectors, scalar leaves and an empty subtree; values
+    are normal draws of a fixed seed.
+
+    Args:
+      dtype: dtype of every leaf (pass ``jnp.bfloat16`` to check that bf16 stays bf16).
+    """
+    rng = np.random.default_rng(0)
+
+    def arr(*shape):
+        return jnp.asarray(rng.normal(size=shape), dtype)
+
+    return {
+        "dense": {"w": arr(4, 3), "b": arr(3)},
+        "layers": [arr(2), (arr(2, 2), arr())],
+        "scale": arr(),
+        "empty": {},
+    }
+
+
+def bumpy_loss(params: Any) -> jax.Array:
+    r"""A smooth, non-convex loss whose gradients change from step to step.
+
+    .. math::  L(\theta) = \sum_i \sum_j \tfrac{i+1}{2}\,\theta_{ij}^2 + \sin(3\theta_{ij})
+               + 0.1\,\theta_{ij}
+
+    over leaves :math:`i` (in ``jax.tree.leaves`` order) and their entries :math:`j`: each
+    leaf gets its own curvature, so per-leaf and whole-tree transforms give different
+    updates. Computed in float32 whatever the leaves' dtype.
+    """
+    total = jnp.zeros([], jnp.float32)
+    for i, leaf in enumerate(jax.tree.leaves(params)):
+        x = jnp.asarray(leaf).astype(jnp.float32)
+        total = total + jnp.sum(0.5 * (i + 1) * x**2 + jnp.sin(3.0 * x) + 0.1 * x)
+    return total
+
+
+def _without_keys(tree: Any) -> Any:
+    """PRNG key arrays as their integer data, which NumPy and chex can compare."""
+
+    def data(x):
+        is_key = jax.dtypes.issubdtype(getattr(x, "dtype", None), jax.dtypes.prng_key)
+        return jax.random.key_data(x) if is_key else x
+
+    return jax.tree.map(data, tree)
+
+
+def _all_close(actual: Any, expected: Any, rtol: float, atol: float) -> bool:
+    """A quick yes/no (structure, dtypes, values) before chex builds a message on failure.
+
+    One host transfer and one vectorised comparison for the whole tree: the step-by-step
+    checks of :func:`assert_matches` cost little beside the steps themselves.
+    """
+    a_leaves, a_def = jax.tree.flatten(actual)
+    e_leaves, e_def = jax.tree.flatten(expected)
+    if a_def != e_def:
+        return False
+    a_leaves, e_leaves = jax.device_get((a_leaves, e_leaves))
+    for a, e in zip(a_leaves, e_leaves, strict=True):
+        if np.result_type(a) != np.result_type(e) or np.shape(a) != np.shape(e):
+            return False
+    a64 = np.concatenate([np.ravel(a).astype(np.float64) for a in a_leaves] + [np.zeros(0)])
+    e64 = np.concatenate([np.ravel(e).astype(np.float64) for e in e_leaves] + [np.zeros(0)])
+    with np.errstate(invalid="ignore"):  # inf - inf
+        close = (np.abs(a64 - e64) <= atol + rtol * np.abs(e64)) | (a64 == e64)
+    return bool(np.all(close | (np.isnan(a64) & np.isnan(e64))))
+
+
 def _close(what: str, actual: Any, expected: Any, rtol: float, atol: float) -> None:
     """chex's leaf-naming tree comparison, with ``what`` (step, property) in front."""
+    actual, expected = _without_keys(actual), _without_keys(expected)
+    if _all_close(actual, expected, rtol, atol):
+        return
     chex = _chex()
     try:
+        chex.assert_trees_all_equal_structs(actual, expected)
         chex.assert_trees_all_equal_dtypes(actual, expected)
         chex.assert_trees_all_close(actual, expected, rtol=rtol, atol=atol)
     except (AssertionError, ValueError) as err:
         raise AssertionError(f"{what}: {err}") from None
+    raise AssertionError(f"{what}: the trees differ beyond rtol={rtol}, atol={atol}")
+
+
+def assert_trees_close(actual: Any, expected: Any, rtol: float = 1e-5, atol: float = 1e-6) -> None:
+    """Assert two pytrees have one structure, the same leaf dtypes and close values.
+
+    ``|actual - expected| <= atol + rtol * |expected|`` leaf by leaf (NaNs in the same places
+    are equal); the ``AssertionError`` names the first leaf path that differs.
+
+    Args:
+      actual: the tree under test.
+      expected: the reference tree.
+      rtol, atol: relative and absolute tolerances (``0, 0`` for exact equality).
+
+    Example:
+      >>> import jax.numpy as jnp, jopt.testing
+      >>> jopt.testing.assert_trees_close({"w": jnp.ones(2)}, {"w": jnp.ones(2) + 1e-7})
+    """
+    _close("trees differ", actual, expected, rtol, atol)
 
 
 def _same_layout(what: str, actual: Any, expected: Any) -> None:
@@ -75,27 +175,81 @@ def _same_layout(what: str, actual: Any, expected: Any) -> None:
         raise AssertionError(f"{what}: {err}") from None
 
 
-def _gradient_source(grads: Any, params: Any, seed: int) -> Callable[[int, Any], Any]:
-    """``(step, params) -> grads`` from what the user gave: None, a tree or a callable."""
+def _gradient_source(grads: Any, loss: Any, params: Any, seed: int) -> Callable:
+    """``(step, params) -> (grads, value)`` from what the user gave.
+
+    ``grads`` None, a tree or a callable; else ``loss``'s value and gradient, cast to each
+    param's dtype. The value is None without a loss.
+    """
+    if grads is None and loss is not None:
+        value_and_grad = _jitted_value_and_grad(loss)
+
+        def from_loss(step, p):
+            value, g = value_and_grad(p)
+            return jax.tree.map(lambda g, x: g.astype(jnp.result_type(x)), g, p), value
+
+        return from_loss
+    value_of = (lambda p: None) if loss is None else loss
     if grads is None:
-        return lambda step, p: random_like(params, seed + step)
+        return lambda step, p: (random_like(params, seed + step), value_of(p))
     if callable(grads):
-        return lambda step, p: grads(p)
-    return lambda step, p: grads
+        return lambda step, p: (grads(p), value_of(p))
+    return lambda step, p: (grads, value_of(p))
 
 
-def _stepper(tx: Any, jit: bool, extra_args: dict) -> Callable:
-    def step(params, state, grads):
-        updates, state = tx.update(grads, state, params, **extra_args)
+@functools.lru_cache(maxsize=32)
+def _jitted_value_and_grad(loss: Callable) -> Callable:
+    # One compiled gradient per loss, shared by every call: the runs then time and test the
+    # transforms, and eager runs stay about the transform alone.
+    return jax.jit(jax.value_and_grad(loss))
+
+
+def _stepper(tx: Any, jit: bool, extra_args: dict, loss: Any, loss_args: bool) -> Callable:
+    def update(params, state, grads, value):
+        extra = {"value": value, "grad": grads, "value_fn": loss} if loss_args else {}
+        return tx.update(grads, state, params, **extra, **extra_args)
+
+    # Only update is compiled: returning the new params too costs ~20% more compile time,
+    # and adding the updates eagerly is the same arithmetic for both transforms.
+    update = jax.jit(update) if jit else update
+
+    def step(params, state, grads, value):
+        updates, state = update(params, state, grads, value)
         new = jax.tree.map(lambda p, u: jnp.asarray(p + u, jnp.result_type(p)), params, updates)
         return updates, new, state
 
-    return jax.jit(step) if jit else step
+    return step
 
 
 def _by_path(tree: Any) -> dict:
     """``{leaf path: leaf}``: states of two libraries compare although their classes differ."""
     return {jax.tree_util.keystr(p): x for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+
+def _layout(tree: Any) -> tuple[str, list]:
+    """The structure with NamedTuple class names (not their modules), leaf dtypes and shapes."""
+    leaves, treedef = jax.tree.flatten(tree)
+    return str(treedef), [(str(jnp.result_type(x)), jnp.shape(x)) for x in leaves]
+
+
+def _compare_step(what: str, ours: tuple, ref: tuple, options: dict, tol: tuple) -> None:
+    """Compare ``(updates, params, state)`` of one step: one quick check, details on failure."""
+    (ours_u, ours_p, ours_s), (ref_u, ref_p, ref_s) = ours, ref
+    if options["layout"] and _layout(ours_s) != _layout(ref_s):
+        raise AssertionError(
+            f"{what}: state layouts differ (structure, leaf dtypes and shapes):\n"
+            f"  {_layout(ours_s)}\nvs the reference's\n  {_layout(ref_s)}"
+        )
+    if not options["update_dtypes"]:  # values only: cast to the reference's dtypes
+        ours_u = jax.tree.map(lambda u, r: jnp.asarray(u, jnp.result_type(r)), ours_u, ref_u)
+    ours_s, ref_s = _by_path(ours_s), _by_path(ref_s)
+    if not options["check_state"] or ours_s.keys() != ref_s.keys():
+        ours_s = ref_s = {}
+    if _all_close(*_without_keys(((ours_u, ours_p, ours_s), (ref_u, ref_p, ref_s))), *tol):
+        return
+    _close(f"{what}: updates differ", ours_u, ref_u, *tol)
+    _close(f"{what}: params differ", ours_p, ref_p, *tol)
+    _close(f"{what}: states differ", ours_s, ref_s, *tol)
 
 
 def assert_matches(
@@ -105,11 +259,15 @@ def assert_matches(
     *,
     steps: int = 10,
     grads: Any = None,
+    loss: Callable[[Any], Any] | None = None,
+    loss_args: bool = False,
     seed: int = 0,
     jit: bool | str = True,
     rtol: float = 1e-5,
     atol: float = 1e-6,
     check_state: bool = True,
+    state_layout: bool = False,
+    update_dtypes: bool = True,
     **extra_args: Any,
 ) -> None:
     """Assert that ``tx`` gives ``reference``'s updates, step by step.
@@ -125,12 +283,27 @@ def assert_matches(
       reference: the transform it should match, e.g. ``optax.adam(1e-3)``.
       params: the initial parameter pytree.
       steps: number of update steps.
-      grads: ``None`` (random normal gradients, a new draw each step from ``seed``), one tree
-        (the same every step), or a callable ``params -> grads`` (e.g. ``jax.grad(loss)``).
+      grads: ``None`` (random normal gradients, a new draw each step from ``seed``, unless
+        ``loss`` is given), one tree (the same every step), or a callable ``params -> grads``
+        (e.g. ``jax.grad(loss)``).
+      loss: a scalar function of the params, e.g. :func:`bumpy_loss`. Without ``grads``, each
+        run's gradients are ``loss``'s gradient at its own current params (compiled once per
+        loss, cast to each param's dtype), so the runs follow their own trajectories.
+      loss_args: also pass ``value=loss(params)``, ``grad=`` the gradients and
+        ``value_fn=loss`` to every ``update``, the extra arguments that line searches
+        (``scale_by_backtracking_linesearch``, ``scale_by_zoom_linesearch``), Polyak steps
+        and ``reduce_on_plateau`` read. Needs ``loss``.
       seed: seed of the generated gradients.
       jit: ``True`` runs both under ``jax.jit``, ``False`` eagerly, ``"both"`` both ways.
       rtol, atol: tolerances of the comparison (``|a - b| <= atol + rtol * |b|``).
       check_state: also compare the states' leaves when their paths agree.
+      state_layout: also require the reference's state layout after the first and the last
+        step: the same structure, NamedTuple class names included, and the same leaf dtypes
+        and shapes (what code that reaches into a state, ``state[0].mu``, and saved
+        checkpoints rely on).
+      update_dtypes: require the updates' dtypes to be the reference's; False compares their
+        values only (optax returns float32 updates for bfloat16 params in places where a
+        transform may rightly keep bfloat16). The params' dtypes are always compared.
       **extra_args: passed to both ``update`` calls (e.g. ``value=...`` for a line search).
 
     Example:
@@ -138,20 +311,28 @@ def assert_matches(
       >>> jopt.testing.assert_matches(jopt.sgd(0.1), jopt.sgd(0.1), {"w": jnp.ones(3)}, steps=2)
     """
     modes = (False, True) if jit == "both" else (bool(jit),)
-    source = _gradient_source(grads, params, seed)
+    source = _gradient_source(grads, loss, params, seed)
+    options = {"check_state": check_state, "update_dtypes": update_dtypes}
     for mode in modes:
         run = "jit" if mode else "eager"
-        ours_step, ref_step = _stepper(tx, mode, extra_args), _stepper(reference, mode, extra_args)
+        ours_step, ref_step = (
+            _stepper(t, mode, extra_args, loss, loss_args) for t in (tx, reference)
+        )
         ours, theirs = params, params
         ours_state, ref_state = tx.init(params), reference.init(params)
         for t in range(steps):
-            ours_u, ours, ours_state = ours_step(ours, ours_state, source(t, ours))
-            ref_u, theirs, ref_state = ref_step(theirs, ref_state, source(t, theirs))
-            _close(f"{run} step {t}: updates differ", ours_u, ref_u, rtol, atol)
-            _close(f"{run} step {t}: params differ", ours, theirs, rtol, atol)
-            ours_leaves, ref_leaves = _by_path(ours_state), _by_path(ref_state)
-            if check_state and ours_leaves.keys() == ref_leaves.keys():
-                _close(f"{run} step {t}: states differ", ours_leaves, ref_leaves, rtol, atol)
+            ours_u, ours, ours_state = ours_step(ours, ours_state, *source(t, ours))
+            ref_u, theirs, ref_state = ref_step(theirs, ref_state, *source(t, theirs))
+            # The layout is checked once at the start and once at the end: it costs more
+            # than the values, and a state that changes it in between breaks jit anyway.
+            options["layout"] = state_layout and t in (0, steps - 1)
+            _compare_step(
+                f"{run} step {t}",
+                (ours_u, ours, ours_state),
+                (ref_u, theirs, ref_state),
+                options,
+                (rtol, atol),
+            )
 
 
 def _count_traces(tx: Any, extra_args: dict) -> tuple[Callable, list]:

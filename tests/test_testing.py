@@ -1,7 +1,10 @@
 """jopt.testing catches what it promises to catch, and names it."""
 
+from typing import Any, NamedTuple
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 import pytest
 from hypothesis import given, settings
@@ -87,3 +90,72 @@ def test_strategies_draw_matching_pairs(pair):
         p.shape == g.shape
         for p, g in zip(jax.tree.leaves(params), jax.tree.leaves(grads), strict=True)
     )
+
+
+def test_assert_trees_close_names_the_leaf_and_checks_dtypes():
+    # PRNG keys compare by their data, NaNs in the same places are equal.
+    tree = {"k": jax.random.key(0), "x": jnp.array([1.0, jnp.nan])}
+    testing.assert_trees_close(tree, jax.tree.map(lambda x: x.copy(), tree))
+    with pytest.raises(AssertionError, match=r"trees differ: .*'a/b'"):
+        testing.assert_trees_close({"a": {"b": jnp.ones(2)}}, {"a": {"b": jnp.ones(2) * 1.01}})
+    with pytest.raises(AssertionError, match=r"trees differ: .*bfloat16"):
+        testing.assert_trees_close({"a": jnp.ones(2, jnp.bfloat16)}, {"a": jnp.ones(2)})
+    with pytest.raises(AssertionError, match="trees differ"):
+        testing.assert_trees_close({"a": jnp.ones(2)}, {"b": jnp.ones(2)})
+
+
+def test_nested_params_has_the_awkward_corners():
+    params = testing.nested_params(jnp.bfloat16)
+    assert params["empty"] == {} and isinstance(params["layers"][1], tuple)
+    assert {x.ndim for x in jax.tree.leaves(params)} == {0, 1, 2}
+    assert {x.dtype for x in jax.tree.leaves(params)} == {jnp.dtype(jnp.bfloat16)}
+    testing.assert_trees_close(testing.nested_params(), testing.nested_params(), 0, 0)
+
+
+def test_bumpy_loss_matches_its_formula():
+    params = {"a": jnp.array([0.3, -1.2]), "b": jnp.array(2.0)}
+    x, y = np.array([0.3, -1.2]), 2.0
+    expected = np.sum(0.5 * x**2 + np.sin(3 * x) + 0.1 * x) + (y**2 + np.sin(3 * y) + 0.1 * y)
+    np.testing.assert_allclose(testing.bumpy_loss(params), expected, rtol=1e-6)
+
+
+def test_a_loss_drives_both_runs_and_reaches_a_line_search():
+    # The gradients are the loss's at each run's own params; a 1% larger step is named.
+    with pytest.raises(AssertionError, match=r"eager step 0: updates differ"):
+        testing.assert_matches(
+            jopt.sgd(0.1), optax.sgd(0.101), PARAMS, steps=2, jit=False, loss=testing.bumpy_loss
+        )
+    line_search = optax.scale_by_backtracking_linesearch(max_backtracking_steps=5)
+    testing.assert_matches(
+        jopt.chain(jopt.scale(-1.0), jopt.scale_by_backtracking_linesearch(5)),
+        optax.chain(optax.scale(-1.0), line_search),
+        PARAMS,
+        steps=3,
+        jit="both",
+        loss=testing.bumpy_loss,
+        loss_args=True,
+    )
+
+
+def test_state_layout_names_a_different_state_class():
+    class OtherState(NamedTuple):
+        trace: Any
+
+    tx = jopt.trace(decay=0.9)
+    ref = jopt.GradientTransformation(
+        lambda p: OtherState(*tx.init(p)),
+        lambda g, s, p=None: (lambda u, s: (u, OtherState(*s)))(*tx.update(g, s, p)),
+    )
+    testing.assert_matches(tx, ref, PARAMS, steps=2)  # the values agree
+    with pytest.raises(AssertionError, match=r"(?s)step 0: state layouts differ.*OtherState"):
+        testing.assert_matches(tx, ref, PARAMS, steps=2, state_layout=True)
+
+
+def test_update_dtypes_can_be_left_out_of_the_comparison():
+    bf16 = jax.tree.map(lambda x: x.astype(jnp.bfloat16), PARAMS)
+    promoted = jopt.GradientTransformation(
+        lambda p: (), lambda g, s, p=None: (jax.tree.map(lambda x: x.astype(jnp.float32), g), s)
+    )
+    with pytest.raises(AssertionError, match="updates differ"):
+        testing.assert_matches(jopt.identity(), promoted, bf16, steps=1)
+    testing.assert_matches(jopt.identity(), promoted, bf16, steps=1, update_dtypes=False)
