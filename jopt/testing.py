@@ -110,6 +110,28 @@ def _without_keys(tree: Any) -> Any:
     return jax.tree.map(data, tree)
 
 
+def _dtype_differs(a: Any, e: Any) -> bool:
+    a_dtype, e_dtype = getattr(a, "dtype", None), getattr(e, "dtype", None)
+    if a_dtype is not None and a_dtype == e_dtype:
+        return False  # the common case, without JAX's slower canonicalisation
+    return jnp.result_type(a) != jnp.result_type(e)
+
+
+def _dtype_difference(actual: Any, expected: Any) -> str:
+    """The first leaf whose dtype differs, as JAX sees them ('' if none).
+
+    JAX's dtypes: a NumPy float64 reference equals a float32 result unless x64 is enabled.
+    """
+    pairs = zip(
+        jax.tree_util.tree_flatten_with_path(actual)[0], jax.tree.leaves(expected), strict=True
+    )
+    for (path, a), e in pairs:
+        if _dtype_differs(a, e):
+            where = jax.tree_util.keystr(path)
+            return f"dtype differs at {where}: {jnp.result_type(a)} vs {jnp.result_type(e)}"
+    return ""
+
+
 def _all_close(actual: Any, expected: Any, rtol: float, atol: float) -> bool:
     """A quick yes/no (structure, dtypes, values) before chex builds a message on failure.
 
@@ -118,12 +140,11 @@ def _all_close(actual: Any, expected: Any, rtol: float, atol: float) -> bool:
     """
     a_leaves, a_def = jax.tree.flatten(actual)
     e_leaves, e_def = jax.tree.flatten(expected)
-    if a_def != e_def:
+    if a_def != e_def or any(map(_dtype_differs, a_leaves, e_leaves)):
         return False
     a_leaves, e_leaves = jax.device_get((a_leaves, e_leaves))
-    for a, e in zip(a_leaves, e_leaves, strict=True):
-        if np.result_type(a) != np.result_type(e) or np.shape(a) != np.shape(e):
-            return False
+    if any(np.shape(a) != np.shape(e) for a, e in zip(a_leaves, e_leaves, strict=True)):
+        return False
     a64 = np.concatenate([np.ravel(a).astype(np.float64) for a in a_leaves] + [np.zeros(0)])
     e64 = np.concatenate([np.ravel(e).astype(np.float64) for e in e_leaves] + [np.zeros(0)])
     with np.errstate(invalid="ignore"):  # inf - inf
@@ -139,7 +160,8 @@ def _close(what: str, actual: Any, expected: Any, rtol: float, atol: float) -> N
     chex = _chex()
     try:
         chex.assert_trees_all_equal_structs(actual, expected)
-        chex.assert_trees_all_equal_dtypes(actual, expected)
+        if message := _dtype_difference(actual, expected):
+            raise AssertionError(message)
         chex.assert_trees_all_close(actual, expected, rtol=rtol, atol=atol)
     except (AssertionError, ValueError) as err:
         raise AssertionError(f"{what}: {err}") from None
