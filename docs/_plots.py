@@ -52,13 +52,21 @@ EXAMPLES = {
 }
 
 
+# jopt.schedules also holds hyperparameter injection (as optax.schedules does): not schedules.
+NOT_SCHEDULES = {
+    "InjectHyperparamsState", "InjectStatefulHyperparamsState", "StatefulSchedule",
+    "WrappedSchedule", "inject_hyperparams", "inject_stateful_hyperparams",
+}  # fmt: skip
+
+
 def write_plots(folder: pathlib.Path) -> list[str]:
     folder.mkdir(parents=True, exist_ok=True)
-    missing = sorted(set(s.__all__) - set(EXAMPLES))
+    schedules = [name for name in s.__all__ if name not in NOT_SCHEDULES]
+    missing = sorted(set(schedules) - set(EXAMPLES))
     if missing:
         raise RuntimeError(f"docs/_plots.py has no example for {missing}")
     steps = jnp.arange(STEPS)
-    for name in s.__all__:
+    for name in schedules:
         values = jax.vmap(EXAMPLES[name]())(steps)
         fig, ax = plt.subplots(figsize=(4.2, 2.4))
         ax.plot(steps, jnp.broadcast_to(values, steps.shape))
@@ -67,6 +75,6 @@ def write_plots(folder: pathlib.Path) -> list[str]:
         fig.tight_layout()
         fig.savefig(folder / f"{name}.png", dpi=90)
         plt.close(fig)
-    gallery = [f"### `{name}`\n\n![{name}]({name}.png)\n" for name in s.__all__]
+    gallery = [f"### `{name}`\n\n![{name}]({name}.png)\n" for name in schedules]
     (folder / "gallery.md").write_text("\n".join(gallery))
-    return list(s.__all__)
+    return schedules

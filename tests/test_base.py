@@ -6,7 +6,7 @@ import numpy as np
 import optax
 
 import jopt
-from tests._harness import assert_trees_close, nested_params
+from jopt.testing import assert_trees_close, nested_params
 
 
 def test_apply_updates_keeps_dtype_and_none():

@@ -78,7 +78,7 @@ ALLOWED_RAISES = {
 ALLOWED_RULES = {
     "jopt/_flat_capability.py": 1,
     "jopt/contrib/_dadapt.py": 1,
-    "jopt/testing.py": 1,
+    "jopt/testing/_contract.py": 1,
     "jopt/train/_checkpoint_match.py": 1,
     "jopt/train/_epoch.py": 1,
     "jopt/train/_sources.py": 1,

@@ -7,11 +7,13 @@ import optax
 import pytest
 
 import jopt
+from jopt.testing import bumpy_loss as loss
+from jopt.testing import nested_params
 from jopt.train import TrainState, make_eval_step, make_train_step
 from jopt.train.checkpoint import Checkpointer
 from jopt.transforms._flat_masking import element_mask
 from tests._cases import CASES
-from tests._harness import loss, nested_params, run
+from tests._runs import run
 
 
 def _mixed_params():
@@ -161,7 +163,7 @@ def test_bad_max_leaf_size_is_named():
 
 def _model_tree():
     """An ordinary model: dense and conv kernels, two biases of one width, a norm scale and a
-    scalar, in the structure of :func:`tests._harness.nested_params` (masks of the registry's
+    scalar, in the structure of :func:`jopt.testing.nested_params` (masks of the registry's
     cases are written for it)."""
     rng = np.random.default_rng(3)
 

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 import jopt
+from jopt.testing import bumpy_loss as loss
+from jopt.testing import pytree_pairs
 from tests._cases import CASES
-from tests._harness import loss
-from tests._strategies import pytree_pairs
 
 
 def _types(tree):

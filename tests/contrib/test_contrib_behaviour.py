@@ -10,7 +10,9 @@ import optax.contrib
 
 import jopt
 from jopt import contrib
-from tests._harness import assert_trees_close, loss, nested_params, run
+from jopt.testing import assert_trees_close, nested_params
+from jopt.testing import bumpy_loss as loss
+from tests._runs import run
 
 
 def test_schedule_free_eval_params_match_optax():

@@ -6,7 +6,7 @@ import pytest
 
 import jopt
 from jopt import contrib
-from tests._harness import flat_params
+from tests._runs import flat_params
 
 _SGD = jopt.sgd(0.1)
 NAN = float("nan")

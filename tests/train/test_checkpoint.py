@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 import jopt
+from jopt.testing import assert_trees_close
 from jopt.train import EarlyStopping, TrainState
 from jopt.train.checkpoint import CheckpointCorruptedError, Checkpointer
-from tests._harness import assert_trees_close
 from tests.train import _resumable_run
 
 

@@ -10,6 +10,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 import jopt
+from jopt.testing import assert_trees_close, nested_params
 from jopt.train import TrainState, make_train_step
 from jopt.train.sharding import (
     all_reduce_gradients,
@@ -23,7 +24,6 @@ from jopt.train.sharding import (
     train_state_shardings,
 )
 from tests._cases import CASES
-from tests._harness import assert_trees_close, nested_params
 
 RNG = np.random.default_rng(0)
 BATCH = {

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import jopt
-from tests._harness import nested_params, run
+from jopt.testing import nested_params
+from tests._runs import run
 
 ELEMENTWISE = {
     "adam": lambda: jopt.adam(0.05),

@@ -7,7 +7,7 @@ import optax
 import pytest
 
 import jopt
-from tests._harness import assert_trees_close, nested_params
+from jopt.testing import assert_trees_close, nested_params
 
 
 def test_updates_match_optax_flatten():

@@ -6,7 +6,7 @@ import numpy as np
 import optax
 
 import jopt
-from tests._harness import assert_trees_close
+from jopt.testing import assert_trees_close
 
 PARAMS = {"encoder": {"w": jnp.ones((2, 2))}, "head": jnp.array([1.0, -1.0])}
 MASK = {"encoder": True, "head": False}

@@ -8,7 +8,8 @@ import optax
 import pytest
 
 import jopt
-from tests._harness import assert_trees_close, loss, nested_params
+from jopt.testing import assert_trees_close, nested_params
+from jopt.testing import bumpy_loss as loss
 
 
 def _train(lib, tx, params, steps):

@@ -10,7 +10,8 @@ import optax
 import pytest
 
 import jopt
-from tests._harness import assert_trees_close, flat_params, run
+from jopt.testing import assert_trees_close
+from tests._runs import flat_params, run
 
 # (factory, keyword arguments, the argument the message must name)
 BAD = [

@@ -9,8 +9,8 @@ import pytest
 
 import jopt
 from jopt import tune
+from jopt.testing import assert_trees_close
 from jopt.train.early_stopping import EarlyStopping
-from tests._harness import assert_trees_close
 from tests.tune._digits import (
     accuracy,
     cross_entropy,

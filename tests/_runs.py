@@ -1,8 +1,6 @@
-"""What the older tests share beyond :mod:`jopt.testing`: a one-vector tree and a training run.
-
-The comparisons, the nested tree and the loss are the public ones (``jopt.testing``); they are
-re-exported here under the names the tests import.
-"""
+"""What tests share beyond :mod:`jopt.testing`: a one-vector tree and a training run on
+:func:`jopt.testing.bumpy_loss` (the comparisons, the nested tree and the loss are
+:mod:`jopt.testing`'s)."""
 
 from __future__ import annotations
 
@@ -13,10 +11,9 @@ import jax.numpy as jnp
 import numpy as np
 
 import jopt
-from jopt.testing import assert_trees_close, nested_params
 from jopt.testing import bumpy_loss as loss
 
-__all__ = ["assert_trees_close", "flat_params", "loss", "nested_params", "run"]
+__all__ = ["flat_params", "run"]
 
 
 def flat_params(dtype=jnp.float32) -> dict:
