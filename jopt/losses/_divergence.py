@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import jax
 import jax.numpy as jnp
 
@@ -82,7 +84,9 @@ def convex_kl_divergence(
     axis: int | tuple[int, ...] | None = -1,
     where: jax.Array | None = None,
 ) -> jax.Array:
-    """The former name of :func:`generalized_kl_divergence`, kept so optax code runs unchanged.
+    """Deprecated (as in optax): the former name of :func:`generalized_kl_divergence`.
+
+    Warns with a ``DeprecationWarning`` that names the replacement, as optax does.
 
     Args:
       log_predictions: floating log of the (possibly unnormalized) predictions.
@@ -90,4 +94,10 @@ def convex_kl_divergence(
       axis: the axis or axes summed over; default -1.
       where: boolean mask of the entries that count.
     """
+    warnings.warn(
+        "The function convex_kl_divergence is deprecated. "
+        "Please use generalized_kl_divergence instead.",
+        DeprecationWarning,
+        stacklevel=2,
+    )
     return generalized_kl_divergence(log_predictions, targets, axis=axis, where=where)

@@ -113,8 +113,8 @@ def optimistic_adam(
       2018.
     """
     warnings.warn(
-        "optimistic_adam is deprecated; use optimistic_adam_v2(learning_rate, alpha=..., "
-        "beta=...), which also takes schedules",
+        "optimistic_adam is deprecated, please use `optimistic_adam_v2` instead "
+        "(optimistic_adam_v2(learning_rate, alpha=..., beta=...) also takes schedules)",
         DeprecationWarning,
         stacklevel=2,
     )
