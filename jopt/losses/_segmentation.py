@@ -65,7 +65,8 @@ def dice_loss(
         sums = jnp.sum(predictions, axis=-1)
         if not jnp.allclose(sums, 1.0, rtol=1e-5):
             raise ValueError(
-                "predictions must sum to 1 over the class axis when apply_softmax=False, got "
+                "predictions must be valid probability distributions (sum to 1 over the class "
+                "axis) when apply_softmax=False, got "
                 f"sums in [{float(jnp.min(sums)):.6f}, {float(jnp.max(sums)):.6f}]; pass "
                 "probabilities, or logits with apply_softmax=True"
             )
