@@ -19,7 +19,7 @@ _TINY = float(jnp.finfo(float).eps)
 
 def _needs_value(name: str, value) -> None:
     if value is None:
-        raise ValueError(
+        raise TypeError(  # as optax, whose update takes value as a required argument
             f"value must be passed to {name}'s update (the loss at params), got None; "
             "compute it with jax.value_and_grad and call tx.update(grads, state, params, "
             "value=loss)"

@@ -46,8 +46,8 @@ def scale_by_polyak(
 
     def update(updates, state, params=None, *, value=None, **extra_args):
         del params, extra_args
-        if value is None:
-            raise ValueError(
+        if value is None:  # a TypeError, as optax's update takes value as a required argument
+            raise TypeError(
                 "value must be passed to scale_by_polyak's update, got None; "
                 "call tx.update(grads, state, params, value=loss)"
             )

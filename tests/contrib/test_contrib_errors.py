@@ -173,7 +173,7 @@ def test_update_without_params_names_params(tx):
 def test_momo_without_value_names_value(factory):
     tx = factory()
     params = flat_params()
-    with pytest.raises(ValueError, match="^value must be passed"):
+    with pytest.raises(TypeError, match="^value must be passed"):
         tx.update(params, tx.init(params), params)
 
 

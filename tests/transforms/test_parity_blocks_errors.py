@@ -165,7 +165,7 @@ def test_blocks_that_read_params_say_so(tx):
 def test_polyak_needs_the_loss_value():
     tx = jopt.scale_by_polyak()
     params = flat_params()
-    with pytest.raises(ValueError, match="^value must be passed"):
+    with pytest.raises(TypeError, match="^value must be passed"):
         tx.update(params, tx.init(params), params)
 
 
