@@ -20,3 +20,23 @@ def test_missing_value_is_a_type_error_as_in_optax(name):
         tx = factory()
         with pytest.raises(TypeError):
             tx.update(params, tx.init(params), params)
+
+
+def test_zoom_linesearch_accepts_what_optax_accepts():
+    # optax's dtype test builds it with every tolerance and the increase factor at 1e-5.
+    kwargs = {"increase_factor": 0.5, "slope_rtol": 1e-5, "curv_rtol": 1e-5}
+    for lib in (optax, jopt):
+        lib.scale_by_zoom_linesearch(max_linesearch_steps=3, **kwargs)
+
+
+@pytest.mark.parametrize("name", ["scale_by_zoom_linesearch", "scale_by_backtracking_linesearch"])
+def test_linesearch_unused_kwargs_message_as_optax(name):
+    x = jnp.ones(2)
+
+    def value_fn(params, batch):
+        return jnp.sum(params * batch)
+
+    for lib in (optax, jopt):
+        tx = getattr(lib, name)(3)
+        with pytest.raises(TypeError, match="Unexpected keyword arguments"):
+            tx.update(x, tx.init(x), x, value=1.0, grad=x, value_fn=value_fn, batch=x, unused=1)

@@ -30,7 +30,8 @@ def split_value_fn_kwargs(
     unused = sorted(k for k in extra_args if k not in names)
     if unused:
         raise TypeError(
-            f"{owner}.update got keyword arguments {unused} that value_fn does not take; "
+            f"Unexpected keyword arguments: {owner}.update got {unused}, which value_fn "
+            "does not take; "
             "pass only the arguments value_fn accepts (e.g. the batch it is evaluated on)"
         )
     return dict(extra_args)

@@ -73,9 +73,9 @@ def scale_by_zoom_linesearch(
       max_linesearch_steps: most evaluations in one search, integer >= 1.
       max_learning_rate: largest step, > 0, or None for no bound; default None.
       tol: :math:`\epsilon`, >= 0; default 0.
-      increase_factor: growth of the step while bracketing, > 1; default 2.
+      increase_factor: growth of the step while bracketing, > 0 (> 1 to grow); default 2.
       slope_rtol: :math:`c_1`, in [0, 1); default 1e-4.
-      curv_rtol: :math:`c_2`, > ``slope_rtol`` (``math.inf`` drops the curvature test); 0.9.
+      curv_rtol: :math:`c_2`, >= ``slope_rtol`` (``math.inf`` drops the curvature test); 0.9.
       approx_dec_rtol: :math:`c_3`, >= 0, or None to use Armijo only; default 1e-6.
       stepsize_precision: a bracket narrower than this ends the search once a step
         with sufficient decrease is known, >= 0; default 1e-5.
@@ -91,7 +91,9 @@ def scale_by_zoom_linesearch(
     check.iterations("max_linesearch_steps", max_linesearch_steps, 1)
     check.optional(check.positive, "max_learning_rate", max_learning_rate)
     check.non_negative("tol", tol)
-    check.greater_than("increase_factor", increase_factor, 1.0, "pass a value > 1 such as 2.0")
+    # A factor <= 1 shrinks (or keeps) the step while bracketing: a poor search but a
+    # defined one, which optax runs; only a non-positive step has no meaning.
+    check.positive("increase_factor", increase_factor, "pass a value > 1 such as 2.0")
     check.unit_interval("slope_rtol", slope_rtol, "pass a value in [0, 1) such as 1e-4")
     check.positive_or_inf("curv_rtol", curv_rtol, "pass a value in (slope_rtol, 1) such as 0.9")
     _curvature_above_slope(slope_rtol, curv_rtol)
@@ -146,11 +148,15 @@ def _concrete(value: Any) -> float | None:
 
 
 def _curvature_above_slope(slope_rtol: Any, curv_rtol: Any) -> None:
-    """Strong Wolfe needs c1 < c2 (checked when both are concrete numbers)."""
+    """Strong Wolfe needs c1 <= c2 (checked when both are concrete numbers).
+
+    Equal constants still define a (possibly empty) set of acceptable steps, which
+    optax searches; curv_rtol below slope_rtol contradicts the sufficient decrease.
+    """
     c1, c2 = check.number("slope_rtol", slope_rtol), _concrete(curv_rtol)
-    if c1 is not None and c2 is not None and not c2 > c1:
+    if c1 is not None and c2 is not None and not c2 >= c1:
         raise ValueError(
-            f"curv_rtol must be > slope_rtol, got curv_rtol={curv_rtol!r} and "
+            f"curv_rtol must be >= slope_rtol, got curv_rtol={curv_rtol!r} and "
             f"slope_rtol={slope_rtol!r}; use e.g. slope_rtol=1e-4, curv_rtol=0.9"
         )
 

@@ -169,7 +169,7 @@ def test_failed_search_does_not_move():
                                       "curv_rtol": 0.1}, ValueError, "curv_rtol"),
         ("scale_by_zoom_linesearch", {"max_linesearch_steps": 5, "slope_rtol": -0.1},
          ValueError, "slope_rtol"),
-        ("scale_by_zoom_linesearch", {"max_linesearch_steps": 5, "increase_factor": 1.0},
+        ("scale_by_zoom_linesearch", {"max_linesearch_steps": 5, "increase_factor": 0.0},
          ValueError, "increase_factor"),
         ("scale_by_zoom_linesearch", {"max_linesearch_steps": 5, "max_learning_rate": -1.0},
          ValueError, "max_learning_rate"),
