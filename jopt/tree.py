@@ -280,8 +280,19 @@ def bias_correction(moment: Any, decay: Any, count: Any) -> Any:
 
 
 def safe_increment(count: jax.Array) -> jax.Array:
-    """``count + 1``, saturating at the dtype's maximum instead of overflowing."""
+    """``count + 1``, saturating at the dtype's maximum instead of overflowing.
+
+    Raises a ValueError, as optax's ``safe_increment`` does, for a dtype that is neither
+    integer nor real floating (bool, complex): such a count has no maximum to saturate at.
+    """
     count = jnp.asarray(count)
+    if not jnp.issubdtype(count.dtype, jnp.integer) and not jnp.issubdtype(
+        count.dtype, jnp.floating
+    ):
+        raise ValueError(
+            f"count must have an integer or real floating dtype, got {count.dtype}; "
+            "count with jnp.int32 (or a float dtype)"
+        )
     info = jnp.iinfo if jnp.issubdtype(count.dtype, jnp.integer) else jnp.finfo
     top = jnp.asarray(info(count.dtype).max, count.dtype)
     return jnp.where(count < top, count + jnp.asarray(1, count.dtype), top)
