@@ -1,5 +1,6 @@
 """Where optax's own transform tests found jopt's transforms differing from optax 0.2.8."""
 
+import jax
 import jax.numpy as jnp
 import optax
 import pytest
@@ -40,3 +41,19 @@ def test_linesearch_unused_kwargs_message_as_optax(name):
         tx = getattr(lib, name)(3)
         with pytest.raises(TypeError, match="Unexpected keyword arguments"):
             tx.update(x, tx.init(x), x, value=1.0, grad=x, value_fn=value_fn, batch=x, unused=1)
+
+
+def test_add_noise_makes_its_key_in_init_as_optax():
+    # optax's sharding_test: built outside a mesh, initialised and stepped inside an
+    # explicit one, the state's types (shardings included) must not change.
+    if len(jax.devices()) < 2:
+        pytest.skip("needs several (fake) devices")
+    mesh = jax.make_mesh((2,), ("x",), axis_types=(jax.sharding.AxisType.Explicit,))
+    for lib in (optax, jopt):
+        tx = lib.noisy_sgd(1.0, key=0)
+        with jax.set_mesh(mesh):
+            params = jnp.zeros((2, 4), out_sharding=jax.sharding.NamedSharding(mesh, jax.P("x")))
+            state = tx.init(params)
+            _, new_state = tx.update(params, state, params)
+        types = [jax.tree.map(jax.typeof, s) for s in (state, new_state)]
+        assert jax.tree.leaves(types[0]) == jax.tree.leaves(types[1]), lib.__name__

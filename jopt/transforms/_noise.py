@@ -23,8 +23,12 @@ class AddNoiseState(NamedTuple):
     rng_key: jax.Array  # typed PRNG key scalar, split once per update
 
 
-def _resolve_key(key: Any, seed: Any, owner: str) -> jax.Array:
-    """The typed PRNG key for ``key`` (an int seed or a key) or the deprecated ``seed``."""
+def _resolve_key(key: Any, seed: Any, owner: str) -> Any:
+    """Check ``key`` (an int seed or a key) or the deprecated ``seed``; return the one to use.
+
+    The key itself is made by :func:`_typed_key` in ``init``, as optax does, so that it is
+    created where ``init`` runs (under a mesh, or traced by ``jax.jit``).
+    """
     if seed is not None:
         warnings.warn(
             f"{owner}'s seed is deprecated; pass key=jax.random.key({seed!r}) or key={seed!r}",
@@ -47,10 +51,17 @@ def _resolve_key(key: Any, seed: Any, owner: str) -> jax.Array:
             f"key must be an int seed or a jax.random.key, got {key!r}; "
             "pass e.g. key=0 or key=jax.random.key(0)"
         )
+    if np.shape(key) not in ((), (2,)):
+        raise TypeError(f"key must be a scalar seed or a single key, got shape {np.shape(key)}")
+    return key
+
+
+def _typed_key(key: Any) -> jax.Array:
+    """The typed PRNG key for a key :func:`_resolve_key` accepted."""
+    if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        return key
     if np.shape(key) == (2,):  # a legacy raw uint32 key from jax.random.PRNGKey
         return jax.random.wrap_key_data(jnp.asarray(key, jnp.uint32))
-    if np.shape(key) != ():
-        raise TypeError(f"key must be a scalar seed or a single key, got shape {np.shape(key)}")
     return jax.random.key(key)
 
 
@@ -96,7 +107,7 @@ def add_noise(
     def init(params):
         refuse_flat("add_noise", params)
         del params
-        return AddNoiseState(count=zero_count(), rng_key=key)
+        return AddNoiseState(count=zero_count(), rng_key=_typed_key(key))
 
     def update(updates, state, params=None):
         del params
