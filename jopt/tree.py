@@ -68,7 +68,12 @@ def scale(scalar: Any, tree: Any) -> Any:
 
 
 def add_scale(tree_x: Any, scalar: Any, tree_y: Any) -> Any:
-    """Leafwise ``x + scalar * y``."""
+    """Leafwise ``x + scalar * y``.
+
+    The scalar is made a JAX array first, as optax does, so Python-number leaves give
+    arrays too (a Python float scalar stays weakly typed and keeps the leaves' dtype).
+    """
+    scalar = jnp.asarray(scalar)
     return _map(lambda x, y: x + scalar * y, tree_x, tree_y)
 
 
@@ -315,8 +320,14 @@ def cast(tree: Any, dtype: Any) -> Any:
 
 
 def cast_like(tree: Any, other_tree: Any) -> Any:
-    """Cast each leaf of ``tree`` to the dtype of the matching leaf of ``other_tree``."""
-    return jax.tree.map(lambda x, o: _cast_leaf(x, jnp.result_type(o)), tree, other_tree)
+    """Cast each leaf of ``tree`` to the dtype of the matching leaf of ``other_tree``.
+
+    A leaf of ``other_tree`` without a dtype (a Python number) leaves its match as it is,
+    as in optax.
+    """
+    return jax.tree.map(
+        lambda x, o: _cast_leaf(x, o.dtype) if hasattr(o, "dtype") else x, tree, other_tree
+    )
 
 
 def _order(which: str, a: Any, b: Any) -> Any:
