@@ -18,6 +18,7 @@ NAMESPACES = [
     "jopt",
     "jopt.schedules",
     "jopt.tree",
+    "jopt.tree_utils",
     "jopt.projections",
     "jopt.perturbations",
     "jopt.assignment",

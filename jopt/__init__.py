@@ -20,6 +20,7 @@ from jopt import (
     train,
     transforms,
     tree,
+    tree_utils,
 )
 from jopt._annotations import resolve_annotations as _resolve_annotations
 from jopt._distributions import multi_normal

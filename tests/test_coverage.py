@@ -27,6 +27,7 @@ import jopt.perturbations
 import jopt.projections
 import jopt.schedules
 import jopt.tree
+import jopt.tree_utils
 
 # Sub-namespaces of optax that are not optimizers, transforms, schedules or losses.
 NAMESPACES = {
@@ -57,6 +58,7 @@ PAIRS = [
     (optax.tree, jopt.tree, "optax.tree", ""),
     # optax.tree_utils is optax.tree with a tree_ prefix on each name (tree_add ...).
     (optax.tree_utils, jopt.tree, "optax.tree_utils", "tree_"),
+    (optax.tree_utils, jopt.tree_utils, "optax.tree_utils (as jopt.tree_utils)", ""),
     (optax.projections, jopt.projections, "optax.projections", ""),
     (optax.assignment, jopt.assignment, "optax.assignment", ""),
     (optax.perturbations, jopt.perturbations, "optax.perturbations", ""),
