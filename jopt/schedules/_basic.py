@@ -60,13 +60,16 @@ def polynomial_schedule(
       init_value: :math:`I`, the value up to ``transition_begin``, finite.
       end_value: :math:`E`, the value from ``transition_begin + transition_steps`` on, finite.
       power: :math:`P`, > 0 (1 is linear).
-      transition_steps: :math:`T`, the length of the transition, >= 1.
+      transition_steps: :math:`T`, the length of the transition, a whole number >= 1; a
+        number <= 0 switches the transition off: the schedule holds ``init_value``
+        (as optax documents).
       transition_begin: :math:`B`, steps to hold ``init_value`` first, >= 0. Default 0.
     """
     check.finite("init_value", init_value)
     check.finite("end_value", end_value)
     check.positive("power", power, "pass a positive power such as 1 (linear) or 2 (quadratic)")
-    check.whole_number("transition_steps", transition_steps, 1, _CONSTANT_FIX)
+    if not (isinstance(transition_steps, (int, float)) and transition_steps <= 0):
+        check.whole_number("transition_steps", transition_steps, 1, _CONSTANT_FIX)
     check.whole_number("transition_begin", transition_begin, 0, "pass a step >= 0 such as 0")
     return _polynomial(init_value, end_value, power, transition_steps, transition_begin)
 
@@ -85,7 +88,8 @@ def linear_schedule(
     Args:
       init_value: :math:`I`, the value up to ``transition_begin``, finite.
       end_value: :math:`E`, the value from ``transition_begin + transition_steps`` on, finite.
-      transition_steps: :math:`T`, the length of the transition, >= 1.
+      transition_steps: :math:`T`, the length of the transition, >= 1 (<= 0: the
+        schedule holds ``init_value``, as optax documents).
       transition_begin: :math:`B`, steps to hold ``init_value`` first, >= 0. Default 0.
     """
     return polynomial_schedule(init_value, end_value, 1, transition_steps, transition_begin)

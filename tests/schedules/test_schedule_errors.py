@@ -24,12 +24,10 @@ BAD = [
      ["power", "> 0", "got 0"]),
     ("poly_power_negative", lambda: s.polynomial_schedule(1.0, 0.0, -1.0, 10), ValueError,
      ["power", "-1.0"]),
-    ("poly_steps_zero", lambda: s.polynomial_schedule(1.0, 0.0, 2, 0), ValueError,
-     ["transition_steps", "got 0", "constant_schedule"]),
+    ("poly_steps_fraction", lambda: s.polynomial_schedule(1.0, 0.0, 2, 2.5), ValueError,
+     ["transition_steps", "got 2.5", "constant_schedule"]),
     ("poly_begin_negative", lambda: s.polynomial_schedule(1.0, 0.0, 2, 10, -3), ValueError,
      ["transition_begin", "-3"]),
-    ("linear_steps_negative", lambda: s.linear_schedule(1.0, 0.0, -5), ValueError,
-     ["transition_steps", "-5"]),
     ("linear_steps_nan", lambda: s.linear_schedule(1.0, 0.0, NAN), ValueError,
      ["transition_steps", "nan"]),
     ("linear_steps_bool", lambda: s.linear_schedule(1.0, 0.0, True), TypeError,
@@ -252,3 +250,14 @@ def test_traced_hyperparameters_pass_validation():
         + optax.exponential_decay(1.0, 5, 0.5, end_value=0.1)(7),
         rtol=1e-6,
     )
+
+
+@pytest.mark.parametrize("steps", [0, -5])
+def test_a_transition_of_no_steps_holds_init_value_as_optax_documents(steps):
+    import optax  # noqa: PLC0415
+
+    for ours, theirs in ((s.polynomial_schedule(2.0, 0.5, 2, steps),
+                          optax.polynomial_schedule(2.0, 0.5, 2, steps)),
+                         (s.linear_schedule(2.0, 0.5, steps),
+                          optax.linear_schedule(2.0, 0.5, steps))):  # fmt: skip
+        assert [ours(t) for t in (0, 3, 100)] == [theirs(t) for t in (0, 3, 100)] == [2.0] * 3
