@@ -93,6 +93,11 @@ def _call(fn, params, extras, batch, rng, with_extras, with_rng):
     return fn(*args, rng=rng) if with_rng else fn(*args)
 
 
+def _pinned(value: Any, shardings: Any) -> Any:
+    """``value`` constrained to ``shardings`` (a matching pytree of them), or as it is."""
+    return value if shardings is None else jax.lax.with_sharding_constraint(value, shardings)
+
+
 def _step_key(state: TrainState, with_rng: bool) -> jax.Array | None:
     if not with_rng:
         return None
@@ -242,14 +247,16 @@ def make_train_step(
         """``(state, metrics, good)``: the step, judged before it is applied (``good``: a
         finite loss and gradient), and applied only when ``allow`` and (good or not
         ``skip``). The choice is a branch taken before the update, so the donated state
-        is updated in place: no second copy of it is kept alive."""
+        is updated in place: no second copy of it is kept alive. The shardings given to
+        make_train_step are pinned as the jitted step pins them."""
+        state, batch = _pinned(state, state_sharding), _pinned(batch, batch_sharding)
         loss, grads, extras, aux, value_fn = gradient(state, batch)
         good = jnp.isfinite(loss) & tree.all_finite(grads)
         keep_new = allow & (good | (not skip))
         new_state = jax.lax.cond(
             keep_new, lambda: apply(state, loss, grads, extras, value_fn), lambda: state
         )
-        return new_state, report(loss, grads, aux), good
+        return _pinned(new_state, state_sharding), report(loss, grads, aux), good
 
     built = step
     if jit:

@@ -256,6 +256,14 @@ def test_fit_puts_single_and_stacked_batches_on_the_batch_sharding():
                    progress=False, steps_per_call=2, **kwargs)  # fmt: skip
 
     sharded, plain = run(batch_sharding=batch_sharding(mesh)), run()
+    # A fully sharded state keeps the shardings its step pins, through fit's own program.
+    state, shardings = create_sharded_state(_create, make_mesh({"data": 2, "model": 4}),
+                                            axis="model", min_size=32)  # fmt: skip
+    step = make_train_step(_loss, state_sharding=shardings)
+    placed = fit(state, step, Batches(data, batch_size=8, seed=0), epochs=2, progress=False,
+                 steps_per_call=2).state  # fmt: skip
+    _assert_placed_as_reported(placed, shardings)
+    assert_trees_close(placed.params, plain.state.params, rtol=1e-5, atol=1e-6)
     pairs = zip(jax.tree.leaves(sharded.state.params), jax.tree.leaves(plain.state.params),
                 strict=True)  # fmt: skip
     for a, b in pairs:
