@@ -11,6 +11,11 @@ from jopt.base import Schedule
 _CONSTANT_FIX = "pass a number of steps >= 1; for a value that never changes use constant_schedule"
 
 
+def plain_number(value: object) -> bool:
+    """A Python int or float (not a bool, not an array): a value to branch on at build time."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def constant_schedule(value: jax.typing.ArrayLike) -> Schedule:
     """A schedule that returns ``value`` at every step, unchanged (not even converted).
 
@@ -68,7 +73,7 @@ def polynomial_schedule(
     check.finite("init_value", init_value)
     check.finite("end_value", end_value)
     check.positive("power", power, "pass a positive power such as 1 (linear) or 2 (quadratic)")
-    if not (isinstance(transition_steps, (int, float)) and transition_steps <= 0):
+    if not (plain_number(transition_steps) and transition_steps <= 0):
         check.whole_number("transition_steps", transition_steps, 1, _CONSTANT_FIX)
     check.whole_number("transition_begin", transition_begin, 0, "pass a step >= 0 such as 0")
     return _polynomial(init_value, end_value, power, transition_steps, transition_begin)

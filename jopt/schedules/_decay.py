@@ -7,6 +7,7 @@ import jax.numpy as jnp
 
 from jopt import _check as check
 from jopt.base import Schedule
+from jopt.schedules._basic import plain_number
 
 # 0 never decays and a negative power makes the end of the cosine infinite.
 _EXPONENT_FIX = "pass a power > 0 such as 1.0; for a value that never changes use constant_schedule"
@@ -55,13 +56,19 @@ def exponential_decay(
 
     Args:
       init_value: :math:`I`, finite.
-      transition_steps: :math:`T`, steps per factor of ``decay_rate``, >= 1.
-      decay_rate: :math:`r`, > 0 (< 1 decays, > 1 grows).
+      transition_steps: :math:`T`, steps per factor of ``decay_rate``, >= 1. A number
+        <= 0 gives a schedule that holds ``init_value``, as optax's does.
+      decay_rate: :math:`r`, > 0 (< 1 decays, > 1 grows). 0 gives a schedule that holds
+        ``init_value``, as optax's does.
       transition_begin: :math:`B`, steps to hold ``init_value`` first, >= 0. Default 0.
       staircase: decay at whole multiples of ``transition_steps`` only. Default False.
       end_value: the bound the value stops at, finite, or None (the default) for no bound.
     """
     check.finite("init_value", init_value)
+    if (plain_number(transition_steps) and transition_steps <= 0) or (
+        plain_number(decay_rate) and decay_rate == 0
+    ):
+        return lambda count: init_value  # optax's answer to a decay switched off
     check.whole_number(
         "transition_steps",
         transition_steps,
