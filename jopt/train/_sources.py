@@ -76,10 +76,13 @@ def epoch_items(data: Any, epoch: int, start: int, state: Any, size: int) -> Ite
     else:
         iterator = itertools.islice(iterator, start, None)
     group: list[tuple] = []  # (batch, resume_state) pairs not yet yielded
+    group_signature = None  # the structure and shapes the group's batches share
     for batch in iterator:
-        if group and _signature(batch) != _signature(group[0][0]):
+        signature = _signature(batch)
+        if group and signature != group_signature:
             yield from ((1, b, r) for b, r in group)
             group = []
+        group_signature = signature
         group.append((batch, get_state() if callable(get_state) else None))
         if len(group) == size:
             yield size, _stack([b for b, _ in group]), group[-1][1]
