@@ -41,7 +41,7 @@ def variants(name: str) -> dict[str, tuple[Callable[[], Any], Callable[[Any], An
     """Variant name -> (transform builder, layout of params and grads) for ``name``.
 
     ``jopt`` and ``optax`` run on the tree as it is. For optimizers a FlatTree runs
-    (elementwise and per-leaf ones, :mod:`jopt._flat_capability`) two fast paths join:
+    (elementwise and per-leaf ones, :mod:`jopt._flat._capability`) two fast paths join:
     ``jopt_fast`` trains a :class:`jopt.FlatTree` (params, grads and state flat for the
     whole run) and ``jopt_flat_state`` keeps only the state flat.
     """

@@ -5,7 +5,9 @@ is reachable as ``jopt.NAME``. Namespaces: ``jopt.schedules``, ``jopt.tree``,
 ``jopt.losses``, ``jopt.metrics``, ``jopt.train``, ``jopt.tune``, ``jopt.contrib``.
 """
 
+import inspect
 import sys
+from types import ModuleType
 
 from jopt import (
     assignment,
@@ -22,18 +24,8 @@ from jopt import (
     tree,
     tree_utils,
 )
-from jopt._annotations import resolve_annotations as _resolve_annotations
-from jopt._distributions import multi_normal
-from jopt._flat_capability import declare_elementwise
-from jopt._flat_tree import FlatTree
-from jopt._linear_algebra import matrix_inverse_pth_root, nnls, power_iteration
-from jopt._numerics import (
-    safe_int32_increment,
-    safe_norm,
-    safe_root_mean_squares,
-    scale_gradient,
-)
-from jopt._state_mapping import tree_map_params
+from jopt._flat._capability import declare_elementwise
+from jopt._flat._tree import FlatTree
 from jopt.base import (
     ArrayTree,
     EmptyState,
@@ -81,6 +73,7 @@ from jopt.losses import (  # the losses optax also exposes at its top level
 )
 from jopt.microbatching import microbatch
 from jopt.optimizers import *  # noqa: F403 - each subpackage lists its names in __all__
+from jopt.perturbations._distributions import multi_normal
 from jopt.schedules import *  # noqa: F403
 from jopt.transforms import *  # noqa: F403
 from jopt.tree import (
@@ -90,6 +83,14 @@ from jopt.tree import (
     update_moment,
     update_moment_per_elem_norm,
 )
+from jopt.tree._linear_algebra import matrix_inverse_pth_root, nnls, power_iteration
+from jopt.tree._numerics import (
+    safe_int32_increment,
+    safe_norm,
+    safe_root_mean_squares,
+    scale_gradient,
+)
+from jopt.tree._state_mapping import tree_map_params
 
 __version__ = "0.1.0"
 
@@ -145,6 +146,34 @@ _TOP_LEVEL_LOSSES = [
     "softmax_cross_entropy", "softmax_cross_entropy_with_integer_labels", "squared_error",
 ]  # fmt: skip
 __all__ = [*_BASE, *_TOP_LEVEL_LOSSES, *transforms.__all__, *optimizers.__all__, *schedules.__all__]
+
+
+def _resolve_annotations(*modules: ModuleType) -> list[str]:
+    """Replace string annotations by the objects they name, for each name in ``__all__``.
+
+    jopt's modules use ``from __future__ import annotations``, which leaves every annotation a
+    string; code that inspects signatures (optax's own tests, documentation tools, argument
+    parsers) needs the objects, so the package evaluates them once, at import, in each
+    function's own module namespace.
+
+    Returns the names whose annotations could not be evaluated (left as strings).
+    """
+    unresolved = []
+    for module in modules:
+        for name in getattr(module, "__all__", ()):
+            value = getattr(module, name)
+            fn = getattr(value, "__init__", None) if inspect.isclass(value) else value
+            if not inspect.isfunction(fn):
+                continue
+            annotations = getattr(fn, "__annotations__", None) or {}
+            if not any(isinstance(a, str) for a in annotations.values()):
+                continue
+            try:
+                fn.__annotations__ = inspect.get_annotations(fn, eval_str=True)
+            except (NameError, TypeError, SyntaxError, AttributeError):
+                unresolved.append(f"{module.__name__}.{name}")
+    return unresolved
+
 
 # Annotations as objects, not the strings `from __future__ import annotations` leaves.
 _UNRESOLVED_ANNOTATIONS = _resolve_annotations(

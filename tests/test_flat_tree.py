@@ -286,7 +286,7 @@ def test_floored_block_norms_have_finite_gradients_at_zero_leaves():
 
 
 def test_every_jopt_transform_in_the_registry_is_classified():
-    from jopt import _flat_capability as capability  # noqa: PLC0415
+    from jopt._flat import _capability as capability  # noqa: PLC0415
 
     known = (
         capability._ELEMENTWISE

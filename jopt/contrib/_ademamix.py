@@ -10,13 +10,13 @@ import jax.numpy as jnp
 
 from jopt import _check as check
 from jopt import tree as jtree
-from jopt._hyper import value_at, zero_count
 from jopt.base import (
     GradientTransformation,
     GradientTransformationExtraArgs,
     ScalarOrSchedule,
     Updates,
 )
+from jopt.schedules._hyper import value_at, zero_count
 from jopt.transforms import add_decayed_weights, chain, scale_by_learning_rate
 
 

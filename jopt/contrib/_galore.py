@@ -11,8 +11,7 @@ import jax.numpy as jnp
 
 from jopt import _check as check
 from jopt import tree as jtree
-from jopt._flat_capability import refuse_flat
-from jopt._hyper import zero_count
+from jopt._flat._capability import refuse_flat
 from jopt.base import (
     GradientTransformation,
     GradientTransformationExtraArgs,
@@ -20,6 +19,7 @@ from jopt.base import (
     ScalarOrSchedule,
     Updates,
 )
+from jopt.schedules._hyper import zero_count
 from jopt.transforms import add_decayed_weights, chain, scale_by_adam, scale_by_learning_rate
 
 

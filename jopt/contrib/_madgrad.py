@@ -9,7 +9,6 @@ import jax.numpy as jnp
 
 from jopt import _check as check
 from jopt import tree as jtree
-from jopt._hyper import value_at, zero_count
 from jopt.base import (
     GradientTransformation,
     GradientTransformationExtraArgs,
@@ -17,6 +16,7 @@ from jopt.base import (
     ScalarOrSchedule,
     Updates,
 )
+from jopt.schedules._hyper import value_at, zero_count
 from jopt.transforms import add_decayed_weights, chain
 
 

@@ -9,7 +9,6 @@ import jax.numpy as jnp
 
 from jopt import _check as check
 from jopt import tree as jtree
-from jopt._hyper import zero_count
 from jopt.base import (
     GradientTransformation,
     GradientTransformationExtraArgs,
@@ -17,6 +16,7 @@ from jopt.base import (
     Updates,
     with_extra_args_support,
 )
+from jopt.schedules._hyper import zero_count
 
 
 class MechanicState(NamedTuple):

@@ -9,8 +9,8 @@ import jax.numpy as jnp
 
 from jopt import _check as check
 from jopt import tree as jtree
-from jopt._hyper import value_at, zero_count
 from jopt.base import GradientTransformationExtraArgs, ScalarOrSchedule, Updates
+from jopt.schedules._hyper import value_at, zero_count
 
 # Below this squared norm the momentum is treated as zero (no Polyak step); float64's
 # machine epsilon, as in the reference implementation.

@@ -11,8 +11,7 @@ import numpy as np
 
 from jopt import _check as check
 from jopt import tree as jtree
-from jopt._flat_capability import refuse_flat, refusing_empty_init
-from jopt._hyper import zero_count
+from jopt._flat._capability import refuse_flat, refusing_empty_init
 from jopt.base import GradientTransformation, ScalarOrSchedule, Updates
 from jopt.contrib._newton_schulz import (
     PRECONDITIONINGS,
@@ -23,6 +22,7 @@ from jopt.contrib._newton_schulz import (
     orthogonalize_via_newton_schulz,
 )
 from jopt.optimizers import adamw
+from jopt.schedules._hyper import zero_count
 from jopt.transforms import (
     MaskedNode,
     add_decayed_weights,

@@ -9,9 +9,9 @@ import jax.numpy as jnp
 
 from jopt import _check as check
 from jopt import tree as jtree
-from jopt._hyper import value_at, zero_count
 from jopt.base import GradientTransformationExtraArgs, Params, ScalarOrSchedule, Updates
 from jopt.contrib._dadapt import check_betas
+from jopt.schedules._hyper import value_at, zero_count
 
 
 class ProdigyState(NamedTuple):

@@ -10,7 +10,6 @@ import jax.numpy as jnp
 
 from jopt import _check as check
 from jopt import tree as jtree
-from jopt._hyper import zero_count
 from jopt.base import (
     EmptyState,
     GradientTransformation,
@@ -20,6 +19,7 @@ from jopt.base import (
     apply_updates,
     init_empty_state,
 )
+from jopt.schedules._hyper import zero_count
 
 NormalizeState = EmptyState
 """State of :func:`normalize` (it has none)."""

@@ -9,7 +9,6 @@ import jax
 
 from jopt import _check as check
 from jopt import tree
-from jopt._hyper import zero_count
 from jopt.base import (
     EmptyState,
     GradientTransformation,
@@ -17,6 +16,7 @@ from jopt.base import (
     Params,
     ScalarOrSchedule,
 )
+from jopt.schedules._hyper import zero_count
 from jopt.transforms._adam import scale_by_adam
 from jopt.transforms._combining import chain
 from jopt.transforms._layerwise import scale_by_trust_ratio

@@ -17,8 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jopt import _check, tree
-from jopt._flat_capability import check_flat
-from jopt._hyper import zero_count
+from jopt._flat._capability import check_flat
 from jopt.base import (
     GradientTransformation,
     GradientTransformationExtraArgs,
@@ -26,6 +25,7 @@ from jopt.base import (
     Schedule,
     with_extra_args_support,
 )
+from jopt.schedules._hyper import zero_count
 
 ScheduleState = Any
 """The state of a :class:`StatefulSchedule` (a pytree of arrays)."""

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from jopt.testing._trees import _close, _same_layout, random_like
+from jopt.transforms import chain
 
 
 def _count_traces(tx: Any, extra_args: dict) -> tuple[Callable, list]:
@@ -84,8 +85,6 @@ def _check_vmap(tx: Any, params: Any, grads: Any, extra: dict, rtol, atol) -> No
 
 
 def _check_chains(tx: Any, params: Any, grads: Any, extra: dict, chains, rtol, atol) -> None:
-    from jopt import chain  # noqa: PLC0415 - jopt.testing sits above the library
-
     alone = tx.update(grads, tx.init(params), params, **extra)[0]
     for combine in (chain, *chains):
         name = f"{getattr(combine, '__module__', '')}.{getattr(combine, '__name__', combine)}"

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jopt._hyper import zero_count
+from jopt.schedules._hyper import zero_count
 from jopt.train._epoch import StepFn, accumulating_step, metric_names, zero_totals
 from jopt.train._history import History
 from jopt.train._loop import EvalFn, FitResult, _eval_chunks, _finish, _monitored, _validate

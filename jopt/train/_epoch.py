@@ -20,7 +20,7 @@ import jax.numpy as jnp
 
 from jopt import _check as check
 from jopt import tree
-from jopt._hyper import zero_count
+from jopt.schedules._hyper import zero_count
 from jopt.train._state import TrainState
 
 StepFn = Callable[[TrainState, Any], tuple[TrainState, dict[str, Any]]]

@@ -9,7 +9,7 @@ import os
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from jopt._plotting import figure
+from jopt.train._plotting import figure
 
 
 class History:

@@ -10,8 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from jopt import _check
-from jopt._flat_capability import check_flat
-from jopt._hyper import zero_count
+from jopt._flat._capability import check_flat
 from jopt.base import (
     ArrayTree,
     GradientTransformation,
@@ -20,6 +19,7 @@ from jopt.base import (
     apply_updates,
     with_extra_args_support,
 )
+from jopt.schedules._hyper import zero_count
 
 
 @dataclasses.dataclass(frozen=True)

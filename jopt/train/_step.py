@@ -10,7 +10,7 @@ import jax.numpy as jnp
 
 from jopt import _check as check
 from jopt import tree
-from jopt._flat_tree import model_params
+from jopt._flat._tree import model_params
 from jopt.base import apply_updates, with_extra_args_support
 from jopt.train._state import TrainState
 

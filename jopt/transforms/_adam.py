@@ -14,8 +14,8 @@ import jax.numpy as jnp
 
 from jopt import _check as check
 from jopt import tree
-from jopt._hyper import zero_count
 from jopt.base import GradientTransformation, Updates
+from jopt.schedules._hyper import zero_count
 
 
 class ScaleByAdamState(NamedTuple):

@@ -12,9 +12,9 @@ import jax.numpy as jnp
 
 from jopt import _check as check
 from jopt import tree
-from jopt._flat_capability import refusing_empty_init
-from jopt._flat_tree import FlatTree
-from jopt._leaf_rows import map_leaf_rows, row_rms
+from jopt._flat._capability import refusing_empty_init
+from jopt._flat._leaf_rows import map_leaf_rows, row_rms
+from jopt._flat._tree import FlatTree
 from jopt.base import ArrayTree, EmptyState, GradientTransformation, init_empty_state
 
 # The clipping transforms are stateless; optax names their (empty) states.

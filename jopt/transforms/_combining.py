@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from jopt import _check as check
-from jopt._flat_capability import check_flat
+from jopt._flat._capability import check_flat
 from jopt.base import (
     GradientTransformation,
     GradientTransformationExtraArgs,

@@ -9,8 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from jopt import _check, tree
-from jopt._flat_capability import check_flat
-from jopt._hyper import zero_count
+from jopt._flat._capability import check_flat
 from jopt.base import (
     GradientTransformation,
     GradientTransformationExtraArgs,
@@ -19,6 +18,7 @@ from jopt.base import (
     Updates,
     with_extra_args_support,
 )
+from jopt.schedules._hyper import zero_count
 
 
 class ConditionFn(Protocol):

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 from jopt import _check as check
 from jopt import tree
-from jopt._flat_capability import refuse_flat
+from jopt._flat._capability import refuse_flat
 from jopt.base import GradientTransformation
 
 

@@ -11,9 +11,9 @@ import numpy as np
 
 from jopt import _check as check
 from jopt import tree
-from jopt._flat_capability import refuse_flat
-from jopt._hyper import zero_count
+from jopt._flat._capability import refuse_flat
 from jopt.base import ArrayTree, GradientTransformation
+from jopt.schedules._hyper import zero_count
 
 
 def _decay_rate_pow(i: Any, exponent: Any = 0.8) -> jax.Array:

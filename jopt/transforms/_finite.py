@@ -8,13 +8,13 @@ import jax
 import jax.numpy as jnp
 
 from jopt import _check, tree
-from jopt._flat_capability import check_flat
-from jopt._hyper import zero_count
+from jopt._flat._capability import check_flat
 from jopt.base import (
     GradientTransformation,
     GradientTransformationExtraArgs,
     with_extra_args_support,
 )
+from jopt.schedules._hyper import zero_count
 from jopt.transforms._conditioning import run_inner_if
 
 

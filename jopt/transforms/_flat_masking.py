@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jopt._flat_tree import FlatTree
+from jopt._flat._tree import FlatTree
 
 
 def element_mask(resolved: Any, flat: FlatTree) -> dict[str, np.ndarray]:

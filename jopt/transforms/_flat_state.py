@@ -15,8 +15,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from jopt import _check
-from jopt._flat_capability import check_flat
-from jopt._flat_tree import DEFAULT_MAX_LEAF_SIZE, FlatLayout, FlatTree
+from jopt._flat._capability import check_flat
+from jopt._flat._tree import DEFAULT_MAX_LEAF_SIZE, FlatLayout, FlatTree
 from jopt.base import (
     GradientTransformation,
     GradientTransformationExtraArgs,

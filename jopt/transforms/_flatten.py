@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from jopt import _check
-from jopt._flat_tree import FlatLayout
+from jopt._flat._tree import FlatLayout
 from jopt.base import (
     GradientTransformation,
     GradientTransformationExtraArgs,

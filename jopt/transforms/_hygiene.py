@@ -13,7 +13,7 @@ import jax.numpy as jnp
 
 from jopt import _check as check
 from jopt import tree
-from jopt._flat_capability import refusing_empty_init
+from jopt._flat._capability import refusing_empty_init
 from jopt.base import EmptyState, GradientTransformation, init_empty_state
 
 

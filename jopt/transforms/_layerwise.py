@@ -10,8 +10,8 @@ import jax
 import jax.numpy as jnp
 
 from jopt import _check as check
-from jopt._flat_tree import FlatTree
-from jopt._leaf_rows import floored_row_norm, map_leaf_rows
+from jopt._flat._leaf_rows import floored_row_norm, map_leaf_rows
+from jopt._flat._tree import FlatTree
 from jopt.base import EmptyState, GradientTransformation, init_empty_state
 
 

@@ -8,7 +8,6 @@ import jax
 import jax.numpy as jnp
 
 from jopt import _check
-from jopt._hyper import zero_count
 from jopt.base import (
     GradientTransformation,
     GradientTransformationExtraArgs,
@@ -16,6 +15,7 @@ from jopt.base import (
     Params,
     with_extra_args_support,
 )
+from jopt.schedules._hyper import zero_count
 
 
 class LookaheadState(NamedTuple):

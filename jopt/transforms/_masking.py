@@ -13,9 +13,8 @@ from typing import Any, NamedTuple
 import jax
 
 from jopt import _check as check
-from jopt._flat_capability import check_flat
-from jopt._flat_tree import FlatTree
-from jopt._state_mapping import _ParamsMarker as ParamsMarker
+from jopt._flat._capability import check_flat
+from jopt._flat._tree import FlatTree
 from jopt.base import (
     GradientTransformation,
     GradientTransformationExtraArgs,
@@ -24,6 +23,7 @@ from jopt.base import (
     with_extra_args_support,
 )
 from jopt.transforms._flat_masking import element_mask, masked_flat_update
+from jopt.tree._state_mapping import _ParamsMarker as ParamsMarker
 
 MASK_FIX = "build the mask from the params, e.g. jax.tree.map(lambda p: p.ndim > 1, params)"
 

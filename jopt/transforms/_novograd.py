@@ -9,10 +9,10 @@ import jax.numpy as jnp
 
 from jopt import _check as check
 from jopt import tree
-from jopt._flat_tree import FlatTree
-from jopt._hyper import zero_count
-from jopt._leaf_rows import map_leaf_rows, per_leaf_zeros, row_norm
+from jopt._flat._leaf_rows import map_leaf_rows, per_leaf_zeros, row_norm
+from jopt._flat._tree import FlatTree
 from jopt.base import GradientTransformation, Updates
+from jopt.schedules._hyper import zero_count
 
 
 class ScaleByNovogradState(NamedTuple):

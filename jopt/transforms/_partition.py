@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 import jax
 
 from jopt import _check as check
-from jopt._flat_tree import model_params
+from jopt._flat._tree import model_params
 from jopt.base import GradientTransformation, GradientTransformationExtraArgs, OptState
 from jopt.transforms._masking import masked, resolve_tree_prefix
 

@@ -7,8 +7,8 @@ from typing import NamedTuple
 import jax
 
 from jopt import _check, tree
-from jopt._hyper import zero_count
 from jopt.base import GradientTransformation, Updates
+from jopt.schedules._hyper import zero_count
 
 
 class ApplyEvery(NamedTuple):

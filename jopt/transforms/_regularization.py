@@ -33,8 +33,8 @@ import jax.numpy as jnp
 
 from jopt import _check as check
 from jopt import tree
-from jopt._hyper import value_at, zero_count
 from jopt.base import EmptyState, GradientTransformation, Params, ScalarOrSchedule
+from jopt.schedules._hyper import value_at, zero_count
 from jopt.transforms._masking import masked
 
 _NO_PARAMS = "{name} needs the params: call tx.update(updates, state, params)"

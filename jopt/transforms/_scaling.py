@@ -14,7 +14,6 @@ import jax.numpy as jnp
 
 from jopt import _check as check
 from jopt import tree
-from jopt._hyper import zero_count
 from jopt.base import (
     EmptyState,
     GradientTransformation,
@@ -23,6 +22,7 @@ from jopt.base import (
     identity,
     init_empty_state,
 )
+from jopt.schedules._hyper import zero_count
 
 ScaleState = EmptyState
 """State of :func:`scale` (optax's name)."""

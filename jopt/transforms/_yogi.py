@@ -7,8 +7,8 @@ import jax.numpy as jnp
 
 from jopt import _check as check
 from jopt import tree
-from jopt._hyper import zero_count
 from jopt.base import GradientTransformation
+from jopt.schedules._hyper import zero_count
 from jopt.transforms._adam import ScaleByAdamState
 
 # optax's scale_by_yogi keeps a ScaleByAdamState (count, mu, nu); so does jopt's, so that

@@ -10,8 +10,8 @@ import jax.numpy as jnp
 
 from jopt import _check as check
 from jopt import tree as jtree
-from jopt._hyper import zero_count
 from jopt.base import GradientTransformationExtraArgs, Updates
+from jopt.schedules._hyper import zero_count
 from jopt.transforms import _linesearch as ls
 from jopt.transforms._zoom_search import make_zoom_step
 

@@ -11,8 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jopt import _check
-from jopt._plotting import figure
 from jopt.base import GradientTransformation, Params, apply_updates
+from jopt.train._plotting import figure
 
 
 class LRRangeResult(NamedTuple):

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jopt import _check, tree
-from jopt._flat_tree import model_params
+from jopt._flat._tree import model_params
 from jopt.base import GradientTransformation, Params, apply_updates
 from jopt.train.early_stopping import EarlyStopping, EarlyStoppingState
 from jopt.tune._results import Results, Trial

@@ -9,7 +9,7 @@ import math
 import pathlib
 from typing import Any, Literal
 
-from jopt._plotting import figure
+from jopt.train._plotting import figure
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,7 +6,7 @@ gives the per-leaf result only if the transform is
 - ``"elementwise"``: every output element depends on the same element of the inputs,
   on scalars, or on sums over all elements (``clip_by_global_norm``);
 - ``"per_leaf"``: it reduces over each leaf, and reads the layout of a FlatTree to
-  do so segment by segment (:mod:`jopt._leaf_rows`);
+  do so segment by segment (:mod:`jopt._flat._leaf_rows`);
 - ``"combinator"``: it only runs other transforms, found in its closure, and is as
   capable as they are.
 
@@ -23,7 +23,7 @@ from __future__ import annotations
 import types
 from typing import Any
 
-from jopt._flat_tree import FlatTree
+from jopt._flat._tree import FlatTree
 from jopt.base import EmptyState, GradientTransformationExtraArgs, with_extra_args_support
 
 _ELEMENTWISE = frozenset(

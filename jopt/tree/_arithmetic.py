@@ -1,4 +1,4 @@
-"""Pytree arithmetic shared by every transform (``jopt.tree``).
+"""Pytree arithmetic shared by every transform (re-exported as ``jopt.tree``).
 
 Transforms never write their own tree loop for something that is here. ``None``
 leaves (masked-out parameters) are kept as ``None`` by the elementwise helpers.
@@ -16,24 +16,6 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-
-from jopt._state_mapping import tree_map_params as map_params
-from jopt._tree_lookup import NamedTupleKey, get, get_all_with_path, set  # noqa: A004
-from jopt._tree_random import random_like, split_key_like, unwrap_random_key_data
-
-__all__ = [
-    "add", "add_scale", "all_finite", "bias_correction", "bytes_size", "cast", "cast_like", "clip",
-    "dtype", "full_like", "l1_norm", "l2_norm", "linf_norm", "max", "min", "mul", "div",
-    "norm", "ones_like", "safe_increment", "scale", "size", "sub", "sum",
-    "update_infinity_moment", "update_moment", "update_moment_per_elem_norm", "vdot",
-    "where", "zeros_like",
-    # complex numbers, comparison, batching
-    "abs_sq", "allclose", "batch_shape", "conj", "real",
-    # reading and editing a state by field name; mapping over its copies of the params
-    "NamedTupleKey", "get", "get_all_with_path", "map_params", "set",
-    # random trees
-    "random_like", "split_key_like", "unwrap_random_key_data",
-]  # fmt: skip
 
 _is_none = lambda x: x is None  # noqa: E731
 

@@ -20,8 +20,8 @@ import numpy as np
 
 # Rules on whole pytrees and on schedules live in their own modules; the call sites use
 # them through this one, as ``check.<rule>``.
-from jopt._check_schedules import PROBE_STEPS, probe_schedule  # noqa: F401
-from jopt._check_trees import (  # noqa: F401
+from jopt._check._schedules import PROBE_STEPS, probe_schedule  # noqa: F401
+from jopt._check._trees import (  # noqa: F401
     first_mismatch,
     inexact_leaves,
     same_structure,

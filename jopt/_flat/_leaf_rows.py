@@ -23,7 +23,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jopt._flat_tree import FlatTree
+from jopt._flat._tree import FlatTree
 
 
 def _blocks(arg: Any, key: str, runs) -> list[jax.Array]:
