@@ -50,6 +50,13 @@ from jopt.base import (
     stateless_with_tree_map,
     with_extra_args_support,
 )
+
+# optax 0.2.8 still has its private-aggregation names at the top level (deprecated there).
+from jopt.contrib import (
+    DifferentiallyPrivateAggregateState,
+    differentially_private_aggregate,
+    dpsgd,
+)
 from jopt.losses import (  # the losses optax also exposes at its top level
     convex_kl_divergence,
     cosine_distance,
@@ -133,6 +140,10 @@ _BASE = [
     "power_iteration",
     "tree_map_params",
     "microbatch",
+    # optax.contrib's differential privacy, also at optax's top level
+    "DifferentiallyPrivateAggregateState",
+    "differentially_private_aggregate",
+    "dpsgd",
     "multi_normal",
     # the fast path for many small leaves: parameters kept flat for the whole of training
     "FlatTree",

@@ -38,6 +38,8 @@ Updates = Any
 OptState = Any
 """The state of a transform: a pytree, usually a NamedTuple."""
 Numeric = jax.Array | float | int
+PRNGKey = jax.Array
+"""A random key (``jax.random.key`` or a legacy uint32 key), under optax's name for it."""
 Schedule = Callable[[Numeric], Numeric]
 """A pure function ``step -> value``."""
 ScalarOrSchedule = float | jax.Array | Schedule
