@@ -5,6 +5,7 @@ is reachable as ``jopt.NAME``. Namespaces: ``jopt.schedules``, ``jopt.tree``,
 ``jopt.losses``, ``jopt.metrics``, ``jopt.train``, ``jopt.tune``, ``jopt.contrib``.
 """
 
+import importlib
 import inspect
 import sys
 from types import ModuleType
@@ -199,3 +200,15 @@ _UNRESOLVED_ANNOTATIONS = _resolve_annotations(
     tree,
     train,
 )
+
+
+def __getattr__(name: str):
+    # jopt.testing loads chex and hypothesis: reachable as jopt.testing (as numpy.testing is),
+    # imported on first use so that `import jopt` stays light.
+    if name == "testing":
+        return importlib.import_module("jopt.testing")
+    raise AttributeError(f"module 'jopt' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), "testing"})

@@ -1,5 +1,7 @@
 """jopt.testing catches what it promises to catch, and names it."""
 
+import subprocess
+import sys
 from typing import Any, NamedTuple
 
 import jax
@@ -159,3 +161,19 @@ def test_update_dtypes_can_be_left_out_of_the_comparison():
     with pytest.raises(AssertionError, match="updates differ"):
         testing.assert_matches(jopt.identity(), promoted, bf16, steps=1)
     testing.assert_matches(jopt.identity(), promoted, bf16, steps=1, update_dtypes=False)
+
+
+def test_jopt_testing_is_an_attribute_that_loads_on_first_use():
+    # As numpy.testing: `import jopt; jopt.testing...` works, and `import jopt` alone loads
+    # neither jopt.testing nor its heavy dependencies (chex, hypothesis).
+    code = (
+        "import sys, jopt\n"
+        "loaded = [m for m in ('jopt.testing', 'chex', 'hypothesis') if m in sys.modules]\n"
+        "assert not loaded, loaded\n"
+        "assert 'testing' in dir(jopt)\n"
+        "assert jopt.testing.check_transform is sys.modules['jopt.testing'].check_transform\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    with pytest.raises(AttributeError, match="no attribute 'tesitng'"):
+        jopt.tesitng  # noqa: B018 - a misspelt name still raises
