@@ -127,19 +127,40 @@ def test_learning_rate_annotations_are_types():
     assert not isinstance(inspect.signature(jopt.masked).parameters["mask"].annotation, str)
 
 
-# Boundary values optax gives a meaning to (a running sum, an EMA that never moves,
-# signSGD), which jopt must accept and compute the same.
+# A hyperparameter at 1 that keeps a running sum (or an EMA that still moves): optax gives it a
+# meaning, jopt accepts it and computes the same.
 BOUNDARY_CASES = [
     ("trace", {"decay": 1.0}),
     ("sgd", {"learning_rate": 0.1, "momentum": 1.0}),
-    ("ema", {"decay": 1.0, "debias": False}),
-    ("scale_by_lion", {"b1": 1.0, "b2": 1.0}),
-    ("scale_by_rms", {"decay": 1.0, "initial_scale": 1.0}),
-    ("scale_by_adadelta", {"rho": 1.0}),
-    ("signum", {"learning_rate": 0.1, "beta": 1.0}),
+    ("scale_by_lion", {"b1": 1.0, "b2": 0.99}),
     ("lars", {"learning_rate": 0.1, "momentum": 1.0}),
-    ("adafactor", {"learning_rate": 0.1, "momentum": 1.0}),
+    ("rmsprop", {"learning_rate": 0.1, "momentum": 1.0}),
+    ("scale_by_sm3", {"b2": 1.0}),
 ]
+
+# A hyperparameter at 1 that freezes a moving average at its initial value: optax accepts it
+# (rmsprop(1e-3, decay=1.0) turns a gradient of 0.5 into an update of -5, g / sqrt(eps)); jopt
+# refuses it at construction, naming the argument, as the migration guide's table lists.
+FROZEN_AVERAGE_CASES = [
+    ("ema", {"decay": 1.0, "debias": False}, "decay"),
+    ("scale_by_lion", {"b1": 0.9, "b2": 1.0}, "b2"),
+    ("lion", {"learning_rate": 0.1, "b2": 1.0}, "b2"),
+    ("scale_by_rms", {"decay": 1.0}, "decay"),
+    ("scale_by_rms", {"decay": 1.0, "initial_scale": 1.0}, "decay"),
+    ("rmsprop", {"learning_rate": 1e-3, "decay": 1.0}, "decay"),
+    ("scale_by_stddev", {"decay": 1.0}, "decay"),
+    ("scale_by_adadelta", {"rho": 1.0}, "rho"),
+    ("adadelta", {"learning_rate": 0.1, "rho": 1.0}, "rho"),
+    ("signum", {"learning_rate": 0.1, "beta": 1.0}, "beta"),
+    ("adafactor", {"learning_rate": 0.1, "momentum": 1.0}, "momentum"),
+]
+
+
+@pytest.mark.parametrize(("name", "kwargs", "argument"), FROZEN_AVERAGE_CASES)
+def test_a_decay_of_one_that_freezes_an_average_is_refused(name, kwargs, argument):
+    getattr(optax, name)(**kwargs)  # optax builds it
+    with pytest.raises(ValueError, match=rf"^{argument} must be in \[0, 1\), got 1\.0; .*never"):
+        getattr(jopt, name)(**kwargs)
 
 
 def test_boundary_values_optax_accepts():

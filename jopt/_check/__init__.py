@@ -146,6 +146,16 @@ def unit_interval(
             _fail(label, "in [0, 1)", value if label == name else got, fix)
 
 
+def average_decay(name: str, value: Any, example: str = "0.9", schedule: bool = False) -> None:
+    """The decay of a moving average that starts from a fixed value: in [0, 1).
+
+    At 1 the average never moves from its initial value (jopt refuses it; a running sum, as
+    in ``trace``, takes ``closed_unit_interval`` instead).
+    """
+    fix = f"pass a value in [0, 1) such as {example} (at 1 the average never leaves its start)"
+    unit_interval(name, value, fix, schedule)
+
+
 def closed_unit_interval(name: str, value: Any, fix: str = "pass a value in [0, 1]") -> None:
     """A fraction: a finite number in [0, 1]."""
     x = number(name, value)

@@ -71,7 +71,7 @@ def adafactor(
     check.non_negative("eps", eps)
     check.boolean("multiply_by_parameter_scale", multiply_by_parameter_scale)
     check.optional(check.positive, "clipping_threshold", clipping_threshold)
-    check.optional(check.closed_unit_interval, "momentum", momentum)  # an EMA without debiasing
+    check.optional(check.average_decay, "momentum", momentum)  # an EMA: 1 would freeze it at 0
     check.dtype("dtype_momentum", dtype_momentum)
     check.optional(check.non_negative, "weight_decay_rate", weight_decay_rate)
     check.optional(check.mask, "weight_decay_mask", weight_decay_mask)

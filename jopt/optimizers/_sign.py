@@ -52,7 +52,7 @@ def signum(
       Bernstein et al., `signSGD: Compressed Optimisation for Non-Convex Problems
       <https://arxiv.org/abs/1802.04434>`_, 2018.
     """
-    check.closed_unit_interval("beta", beta, "pass a value in [0, 1] such as 0.9")  # no debiasing
+    check.average_decay("beta", beta)  # an EMA: 1 freezes it at 0, and every update is 0
     # No debiasing: it rescales m_t by a positive number, which the sign ignores.
     return chain(
         ema(beta, debias=False, accumulator_dtype=accumulator_dtype),

@@ -50,9 +50,10 @@ def scale_by_lion(
       Chen et al., `Symbolic Discovery of Optimization Algorithms
       <https://arxiv.org/abs/2302.06675>`_, 2023.
     """
-    # No bias correction divides by 1 - b: 1 is meaningful (b2=1 gives signSGD).
+    # b1 = 1 updates by the sign of the momentum alone, which still moves; b2 = 1 would freeze
+    # the momentum at 0 (the update is then sign(g): chain scale_by_sign for signSGD).
     check.closed_unit_interval("b1", b1, "pass a value in [0, 1] such as 0.9")
-    check.closed_unit_interval("b2", b2, "pass a value in [0, 1] such as 0.99")
+    check.average_decay("b2", b2, "0.99")
     mu_dtype = check.dtype("mu_dtype", mu_dtype)
     check.one_of("mode", mode, _MODES)
     check.positive("smooth_beta", smooth_beta, "pass a value > 0 such as 1.0")

@@ -89,9 +89,7 @@ def ema(
       <https://arxiv.org/abs/1412.6980>`_, 2014 (the debiasing).
     """
     check.boolean("debias", debias)
-    # Without debiasing, decay=1 is meaningful (the average keeps its initial value);
-    # with it, 1 - decay**t = 0 divides by zero.
-    (check.unit_interval if debias else check.closed_unit_interval)("decay", decay)
+    check.average_decay("decay", decay)  # 1: the average stays 0 (debiased: 1 - 1**t = 0)
     accumulator_dtype = check.dtype("accumulator_dtype", accumulator_dtype)
 
     def init(params):

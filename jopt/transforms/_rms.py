@@ -60,9 +60,8 @@ class ScaleByAdaDeltaState(NamedTuple):
 
 
 def _check_rms(decay, eps, initial_scale, eps_in_sqrt, bias_correction) -> None:
-    # decay=1 keeps nu at initial_scale (a fixed preconditioner, as optax allows); only the
-    # bias correction 1 - decay**t divides by zero then.
-    (check.unit_interval if bias_correction is True else check.closed_unit_interval)("decay", decay)
+    # decay=1 would freeze nu at initial_scale: with the default 0 an update is g / sqrt(eps).
+    check.average_decay("decay", decay)
     check.non_negative("eps", eps, "pass a small value such as 1e-8")
     check.non_negative("initial_scale", initial_scale, "pass 0.0 or a positive value such as 1.0")
     check.boolean("eps_in_sqrt", eps_in_sqrt)
@@ -234,7 +233,7 @@ def scale_by_adadelta(
       Zeiler, `ADADELTA: An Adaptive Learning Rate Method
       <https://arxiv.org/abs/1212.5701>`_, 2012.
     """
-    check.closed_unit_interval("rho", rho, "pass a value in [0, 1] such as 0.9")
+    check.average_decay("rho", rho)  # 1 freezes both accumulators at 0
     check.non_negative("eps", eps, "pass a small value such as 1e-6")
 
     def init(params):
