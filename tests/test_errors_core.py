@@ -45,7 +45,7 @@ BAD = [
     (lambda: jopt.ema(decay=-0.5), ValueError, "decay must be in [0, 1)"),
     (lambda: jopt.scale_by_rms(1.0, bias_correction=True), ValueError, "decay must be in [0, 1)"),
     (lambda: jopt.scale_by_stddev(decay=1.2), ValueError, "decay"),
-    (lambda: jopt.scale_by_adadelta(rho=1.5), ValueError, "rho must be in [0, 1]"),
+    (lambda: jopt.scale_by_adadelta(rho=1.5), ValueError, "rho must be in [0, 1)"),
     (lambda: jopt.rmsprop(0.1, decay=1.5), ValueError, "decay"),
     (lambda: jopt.adadelta(rho=1.5), ValueError, "rho"),
     # momentum outside [0, 1)

@@ -55,7 +55,7 @@ def adafactor(
       multiply_by_parameter_scale: scale by each leaf's parameter RMS (default True).
       clipping_threshold: :math:`\tau`, largest update RMS per leaf, > 0, or None
         (default 1.0).
-      momentum: :math:`\mu`, EMA decay of the updates in [0, 1], or None (default None).
+      momentum: :math:`\mu`, EMA decay of the updates in [0, 1), or None (default None).
       dtype_momentum: dtype of the momentum buffer (default float32).
       weight_decay_rate: :math:`\lambda`, a number >= 0, a schedule, or None (default None).
       eps: added to the squared gradients, >= 0 (default 1e-30).

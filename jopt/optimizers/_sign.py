@@ -45,7 +45,7 @@ def signum(
 
     Args:
       learning_rate: :math:`\eta`, a number >= 0 or a schedule.
-      beta: :math:`\beta`, decay of the EMA, in [0, 1] (default 0.9).
+      beta: :math:`\beta`, decay of the EMA, in [0, 1) (default 0.9).
       accumulator_dtype: dtype of the EMA; None keeps the params' dtype.
 
     References:

@@ -41,7 +41,7 @@ def scale_by_lion(
 
     Args:
       b1: :math:`\beta_1`, interpolation weight of the momentum, in [0, 1]; default 0.9.
-      b2: :math:`\beta_2`, decay of the momentum, in [0, 1]; default 0.99.
+      b2: :math:`\beta_2`, decay of the momentum, in [0, 1) (1 would freeze it at 0); default 0.99.
       mu_dtype: dtype of :math:`m`; None keeps the params' dtype.
       mode: ``"hard"`` (sign, default), ``"smooth"`` (tanh) or ``"refined"``.
       smooth_beta: :math:`\beta_s` > 0, sharpness of the tanh in ``"smooth"`` mode.

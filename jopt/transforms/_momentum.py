@@ -80,7 +80,7 @@ def ema(
       u_t = \begin{cases} m_t / (1-\beta^t) & \text{debias} \\ m_t & \text{otherwise}\end{cases}
 
     Args:
-      decay: :math:`\beta`, in [0, 1] (in [0, 1) with debias).
+      decay: :math:`\beta`, in [0, 1) (1 would freeze the average at 0).
       debias: divide by :math:`1-\beta^t` so early averages are not biased to zero.
       accumulator_dtype: dtype of :math:`m`; None keeps the params' dtype.
 

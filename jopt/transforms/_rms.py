@@ -90,7 +90,7 @@ def scale_by_rms(
     ``scale_by_adam(b1=0, b2=b2)`` without storing a first moment.
 
     Args:
-      decay: :math:`\rho`, in [0, 1] (in [0, 1) with bias_correction); default 0.9.
+      decay: :math:`\rho`, in [0, 1) (1 would freeze nu at initial_scale); default 0.9.
       eps: :math:`\epsilon` >= 0; default 1e-8.
       initial_scale: initial :math:`\nu_0` >= 0; default 0.
       eps_in_sqrt: add :math:`\epsilon` inside the root (default) or outside.
@@ -141,7 +141,7 @@ def scale_by_stddev(
     debiased when ``bias_correction``.
 
     Args:
-      decay: :math:`\rho`, in [0, 1] (in [0, 1) with bias_correction); default 0.9.
+      decay: :math:`\rho`, in [0, 1) (1 would freeze nu at initial_scale); default 0.9.
       eps: :math:`\epsilon` >= 0; default 1e-8.
       initial_scale: initial :math:`\nu_0` >= 0; default 0.
       eps_in_sqrt: add :math:`\epsilon` inside the root (default) or outside.
@@ -226,7 +226,7 @@ def scale_by_adadelta(
       E[x^2]_t = \rho E[x^2]_{t-1} + (1-\rho) u_t^2
 
     Args:
-      rho: :math:`\rho`, in [0, 1]; default 0.9.
+      rho: :math:`\rho`, in [0, 1) (1 would freeze both accumulators); default 0.9.
       eps: :math:`\epsilon` >= 0; default 1e-6.
 
     References:
