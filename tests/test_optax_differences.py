@@ -189,3 +189,35 @@ def test_orthogonalize_via_newton_schulz_matches_optax(preconditioning):
     ours = jopt.contrib.orthogonalize_via_newton_schulz(x, coeffs, 5, preconditioning)
     theirs = optax_muon.orthogonalize_via_newton_schulz(x, coeffs, 5, preconditioning)
     np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+
+
+# The migration guide's "What changes" list: deliberate differences, each pinned against optax so
+# that the guide goes stale loudly if either library changes.
+
+
+def test_inject_hyperparams_keeps_a_bfloat16_leaf_in_bfloat16():
+    params = {"w": jnp.ones(3, jnp.bfloat16), "b": jnp.ones(2, jnp.float32)}
+    grads = jax.tree.map(lambda p: jnp.full_like(p, 0.5), params)
+    updates = {}
+    for lib in (jopt, optax):
+        tx = lib.inject_hyperparams(lib.adam)(learning_rate=0.1)
+        updates[lib] = jax.jit(tx.update)(grads, tx.init(params), params)[0]
+    assert updates[jopt]["w"].dtype == jnp.bfloat16  # the param's dtype, as check_transform asks
+    assert updates[optax]["w"].dtype == jnp.float32  # optax promotes to the injected rate's dtype
+    assert updates[jopt]["b"].dtype == updates[optax]["b"].dtype == jnp.float32
+    np.testing.assert_allclose(updates[jopt]["w"].astype(jnp.float32), updates[optax]["w"], rtol=1e-2)
+
+
+def test_multisteps_starts_afresh_after_emitting_a_nan():
+    params = {"w": jnp.ones(2)}
+    emitted = {}
+    for lib in (jopt, optax):
+        tx = lib.MultiSteps(lib.sgd(1.0), every_k_schedule=2)
+        state, out = tx.init(params), []
+        for value in [jnp.nan, 1.0, 1.0, 1.0, 1.0, 1.0]:
+            updates, state = tx.update({"w": jnp.full(2, value)}, state, params)
+            out.append(float(updates["w"][0]))
+        emitted[lib] = out
+    # jopt: the NaN window emits NaN once, then the accumulator is zero again.
+    np.testing.assert_array_equal(emitted[jopt], [0.0, np.nan, 0.0, -1.0, 0.0, -1.0])
+    assert np.isnan(emitted[optax]).all()  # optax's accumulator stays NaN for ever
