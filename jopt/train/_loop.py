@@ -30,7 +30,6 @@ from jopt.train._epoch import (
     totals_to_json,
     zero_totals,
 )
-from jopt.train._epoch import guard_nonfinite as guard_nonfinite
 from jopt.train._history import History
 from jopt.train._sources import (
     check_source,
@@ -59,7 +58,7 @@ class FitResult:
 
 def _validate(state, train_step, epochs, train_data, eval_step, eval_data, max_nonfinite,
               skip_nonfinite):  # fmt: skip
-    check.train_state("state", state)
+    check.train_state("state", state, TrainState)
     check.function("train_step", train_step, "jopt.train.make_train_step(loss_fn)")
     check.integer("epochs", epochs, 1)
     check_source("train_data", train_data)
