@@ -7,8 +7,9 @@ imported only by the modules that need them, so ``import jopt`` stays fast.
 from jopt.train import sharding
 from jopt.train._compiled import fit_compiled
 from jopt.train._history import History
-from jopt.train._loop import FitResult, fit
+from jopt.train._loop import fit
 from jopt.train._loss_output import Metrics
+from jopt.train._progress import FitResult
 from jopt.train._state import TrainState
 from jopt.train._step import TrainStep, make_eval_step, make_train_step
 from jopt.train.data import (

@@ -210,11 +210,3 @@ def compiled_steps(train_step: StepFn, skip: bool) -> Callable[..., Any]:
         donate = (0,) if donates(train_step) else ()
         cache["stack", skip] = jax.jit(steps, donate_argnums=donate)
     return cache["stack", skip]
-
-
-def epoch_row(totals: EpochTotals) -> dict[str, float]:
-    """The mean of each metric over the applied steps (NaN when none was)."""
-    host = jax.device_get(totals)
-    good = int(host.good)
-    row = {k: float(v) / good if good else float("nan") for k, v in host.sums.items()}
-    return row or {"loss": float("nan")}

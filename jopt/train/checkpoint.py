@@ -41,15 +41,20 @@ from orbax.checkpoint import checkpoint_managers as policies
 from jopt import _check as check
 from jopt.train import _integrity
 from jopt.train._checkpoint_match import check_matches
+from jopt.train._checkpoint_tree import (
+    in_live_names,
+    in_saved_names,
+    json_dict,
+    key_data,
+    saved_tree,
+)
 from jopt.train._integrity import CheckpointCorruptedError
+from jopt.train._progress import Progress
 from jopt.train._state import TrainState
 
 _MARKER = _integrity.MARKER
 _FORMAT = {"format": "jopt.train.checkpoint", "version": 1}
 _DAMAGED = "damaged"  # where a damaged step is moved when a resumed run saves that step again
-# What orbax and TensorStore raise on unreadable files: TensorStore's errors and JSON's
-# (JSONDecodeError, UnicodeDecodeError) are ValueErrors; lost files are OSErrors.
-_READ_ERRORS = (ValueError, OSError, KeyError, TypeError)
 
 __all__ = [
     "CheckpointCorruptedError",
@@ -70,23 +75,6 @@ class Restored:
     history: list[dict[str, Any]]  # the per-epoch rows recorded so far
     step: int  # the checkpoint's step
     loop: dict[str, Any] = dataclasses.field(default_factory=dict)  # fit's own state, {} if none
-
-
-def _key_data(rng: Any) -> Any:
-    if rng is not None and jax.dtypes.issubdtype(rng.dtype, jax.dtypes.prng_key):
-        return jax.random.key_data(rng)
-    return rng
-
-
-def _saved_tree(state: TrainState, early_stopping: Any) -> dict[str, Any]:
-    return {
-        "step": state.step,
-        "params": state.params,
-        "opt_state": state.opt_state,
-        "rng": _key_data(state.rng),
-        "extras": state.extras,
-        "early_stopping": early_stopping,
-    }
 
 
 class Checkpointer:
@@ -201,7 +189,7 @@ class Checkpointer:
         step = int(state.step)
         meta = {
             "epoch": int(epoch), "batch": int(batch), "seed": seed, "history": history or [],
-            "loop": _json_dict(loop), "checksums": self.checksums,
+            "loop": json_dict(loop), "checksums": self.checksums,
         }  # fmt: skip
         # A step without the metric ranks worst, so it is never the "best" one.
         value = (metrics or {}).get(self.metric, float("inf" if self.mode == "min" else "-inf"))
@@ -212,7 +200,7 @@ class Checkpointer:
         self._manager.save(
             step,
             args=ocp.args.Composite(
-                state=ocp.args.StandardSave(_saved_tree(state, early_stopping)),
+                state=ocp.args.StandardSave(saved_tree(state, early_stopping)),
                 meta=ocp.args.JsonSave(meta),
             ),
             metrics=ranked,
@@ -293,7 +281,7 @@ class Checkpointer:
                 f"step must be one of {self.all_steps()}, 'latest' or 'best', got {step!r}"
             )
         candidates = self.all_steps()[::-1] if step == "latest" else [chosen]
-        target = _saved_tree(state, early_stopping)
+        target = saved_tree(state, early_stopping)
         for candidate in candidates:
             try:
                 return self._restore_step(candidate, state, target, cast)
@@ -316,7 +304,9 @@ class Checkpointer:
         """Run an orbax read, turning a damaged file's error into CheckpointCorruptedError."""
         try:
             return read()
-        except _READ_ERRORS as error:
+        except Exception as error:
+            if not _integrity.is_damage(error):
+                raise  # a caller's bug, not a damaged file: no fallback hides it
             reason = f"orbax could not read its {what} ({type(error).__name__}: {error})"
             raise CheckpointCorruptedError(step, self._folder(step), None, reason) from error
 
@@ -347,21 +337,34 @@ class Checkpointer:
         saved = saved.get("state") if saved is not None else None
         if saved is None:
             raise CheckpointCorruptedError(step, self._folder(step), "state", "no array metadata")
+        template, target = target["early_stopping"], in_saved_names(target, saved)
         check_matches(saved, target, step, cast)
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
         args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract))
         tree = self._read(step, "arrays", lambda: self._manager.restore(step, args=args))["state"]
         rng = tree["rng"]
-        if _key_data(state.rng) is not state.rng:  # a typed key: saved as its raw data
+        if key_data(state.rng) is not state.rng:  # a typed key: saved as its raw data
             rng = jax.random.wrap_key_data(rng, impl=jax.random.key_impl(state.rng))
         new_state = state.replace(
             step=tree["step"], params=tree["params"], opt_state=tree["opt_state"],
             rng=rng, extras=tree["extras"],
         )  # fmt: skip
+        es_state = in_live_names(tree["early_stopping"], template)
         return Restored(
-            new_state, tree["early_stopping"], meta["epoch"], meta["batch"], meta["seed"],
+            new_state, es_state, meta["epoch"], meta["batch"], meta["seed"],
             meta["history"], step, meta.get("loop", {}),
         )  # fmt: skip
+
+    def save_progress(self, progress: Progress, metrics: dict[str, Any] | None = None) -> None:
+        """Save a :func:`~jopt.train.fit` run's whole record (``metrics`` ranks it)."""
+        self.save(progress.state, metrics=metrics, **progress.saved())
+
+    def restore_progress(self, progress: Progress, **kwargs: Any) -> Progress:
+        """The record saved by :meth:`save_progress` (or by the first release's ``fit``),
+        restored into the structure of ``progress``; ``kwargs`` as in :meth:`restore`."""
+        restored = self.restore(progress.state, early_stopping=progress.early_stopping_state,
+                                **kwargs)  # fmt: skip
+        return Progress.from_restored(restored)
 
     def wait(self) -> None:
         """Block until pending asynchronous saves are on disk."""
@@ -376,18 +379,3 @@ class Checkpointer:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-
-def _json_dict(loop: dict[str, Any] | None) -> dict[str, Any]:
-    if loop is None:
-        return {}
-    try:
-        if not isinstance(loop, dict):
-            raise TypeError(f"a {type(loop).__name__}")
-        json.dumps(loop)
-    except (TypeError, ValueError) as error:
-        raise TypeError(
-            f"loop must be a JSON-serialisable dict, got {error}; convert arrays to lists "
-            "or numbers (float(x), x.tolist()) before saving"
-        ) from None
-    return loop

@@ -39,7 +39,7 @@ class PopulationResult(NamedTuple):
         for k in range(len(self.history)):
             config = {n: float(self.hyperparams[n][k]) for n in names}
             stopped = bool(self.stopping.stopped[k])
-            step = int(self.stopping.stopped_step[k]) if stopped else self.history.shape[1] - 1
+            step = int(self.stopping.stopped_epoch[k]) if stopped else self.history.shape[1] - 1
             trials.append(Trial(config, float(self.stopping.best[k]), step, stopped))
         return Results(tuple(trials), mode)
 
