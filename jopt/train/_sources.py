@@ -104,7 +104,7 @@ def _batches_items(data: Batches, epoch: int, start: int, size: int) -> Iterator
 
 def _signature(batch: Any) -> tuple:
     leaves, structure = jax.tree.flatten(batch)
-    return structure, tuple((np.shape(x), np.result_type(x)) for x in leaves)
+    return structure, tuple((np.shape(x), jnp.result_type(x)) for x in leaves)
 
 
 def _stack(batches: list[Any]) -> Any:

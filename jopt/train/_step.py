@@ -79,6 +79,12 @@ class TrainStep:
         return self.jitted(state, batch)
 
 
+def finite_step(loss: Any, grads: Any) -> jax.Array:
+    """Whether a step may be applied: its loss and every gradient leaf are finite (the one
+    judgement of a step before its update, for ``fit``, ``fit_compiled`` and ``jopt.tune``)."""
+    return jnp.isfinite(loss) & tree.all_finite(grads)
+
+
 def _jit_kwargs(donate: bool, state_sharding: Any, batch_sharding: Any) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"donate_argnums": (0,) if donate else ()}
     if state_sharding is not None or batch_sharding is not None:
@@ -166,7 +172,7 @@ def _judge(gradient, report, state_sharding: Any, batch_sharding: Any) -> Callab
         # updated in place: no second copy of it is kept alive.
         state, batch = _pinned(state, state_sharding), _pinned(batch, batch_sharding)
         loss, grads, extras, aux, value_fn = gradient(state, batch)
-        good = jnp.isfinite(loss) & tree.all_finite(grads)
+        good = finite_step(loss, grads)
         keep_new = allow & (good | (not skip))
         new_state = jax.lax.cond(
             keep_new, lambda: _apply(state, loss, grads, extras, value_fn), lambda: state
