@@ -26,28 +26,19 @@ mismatching path.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import time
 import warnings
-from collections.abc import Callable
 from typing import Any, Literal
 
-import jax
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as policies
 
 from jopt import _check as check
 from jopt.train import _integrity
-from jopt.train._checkpoint_match import check_matches
-from jopt.train._checkpoint_tree import (
-    in_live_names,
-    in_saved_names,
-    json_dict,
-    key_data,
-    saved_tree,
-)
+from jopt.train._checkpoint_read import Restored, StepReader
+from jopt.train._checkpoint_tree import json_dict, saved_tree
 from jopt.train._integrity import CheckpointCorruptedError
 from jopt.train._progress import Progress
 from jopt.train._state import TrainState
@@ -61,20 +52,6 @@ __all__ = [
     "Checkpointer",
     "Restored",
 ]
-
-
-@dataclasses.dataclass(frozen=True)
-class Restored:
-    """What :meth:`Checkpointer.restore` returns."""
-
-    state: TrainState
-    early_stopping: Any  # an EarlyStoppingState, or None if none was saved
-    epoch: int  # the epoch to continue in
-    batch: int  # the batch of that epoch to continue from
-    seed: int | None  # the data-order seed the run used
-    history: list[dict[str, Any]]  # the per-epoch rows recorded so far
-    step: int  # the checkpoint's step
-    loop: dict[str, Any] = dataclasses.field(default_factory=dict)  # fit's own state, {} if none
 
 
 class Checkpointer:
@@ -147,6 +124,7 @@ class Checkpointer:
                 "state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler(),
             },
         )  # fmt: skip
+        self._reader = StepReader(self._manager, self.directory)
 
     def _claim_directory(self) -> None:
         marker = os.path.join(self.directory, _MARKER)
@@ -210,11 +188,11 @@ class Checkpointer:
     def _set_aside_if_damaged(self, step: int) -> None:
         """A resumed run that fell back re-saves the damaged step: move the damaged one aside."""
         try:
-            self._verify(step)
+            self._reader.verify(step)
         except CheckpointCorruptedError as error:
             kept = os.path.join(self.directory, _DAMAGED, f"{step}-{time.time_ns()}")
             os.makedirs(os.path.dirname(kept), exist_ok=True)
-            os.rename(self._folder(step), kept)
+            os.rename(self._reader.folder(step), kept)
             self._manager.reload()
             warnings.warn(f"{error}; moved it to {kept!r} to save step {step} again", stacklevel=3)
 
@@ -236,7 +214,7 @@ class Checkpointer:
         intact = []
         for step in self.all_steps():
             try:
-                self._verify(step)
+                self._reader.verify(step)
             except CheckpointCorruptedError:
                 continue
             intact.append(step)
@@ -284,7 +262,7 @@ class Checkpointer:
         target = saved_tree(state, early_stopping)
         for candidate in candidates:
             try:
-                return self._restore_step(candidate, state, target, cast)
+                return self._reader.restore_step(candidate, state, target, cast)
             except CheckpointCorruptedError as error:
                 if step != "latest":
                     raise error.with_intact(self.intact_steps()) from error.__cause__
@@ -296,64 +274,6 @@ class Checkpointer:
                     f"{older[0]}", stacklevel=2,
                 )  # fmt: skip
         raise AssertionError("unreachable: the last candidate returns or raises")
-
-    def _folder(self, step: int) -> str:
-        return os.path.join(self.directory, str(step))
-
-    def _read(self, step: int, what: str, read: Callable[[], Any]) -> Any:
-        """Run an orbax read, turning a damaged file's error into CheckpointCorruptedError."""
-        try:
-            return read()
-        except Exception as error:
-            if not _integrity.is_damage(error):
-                raise  # a caller's bug, not a damaged file: no fallback hides it
-            reason = f"orbax could not read its {what} ({type(error).__name__}: {error})"
-            raise CheckpointCorruptedError(step, self._folder(step), None, reason) from error
-
-    def _read_meta(self, step: int) -> dict[str, Any]:
-        args = ocp.args.Composite(meta=ocp.args.JsonRestore())
-        meta = self._read(step, "metadata", lambda: self._manager.restore(step, args=args))["meta"]
-        if not isinstance(meta, dict) or "epoch" not in meta:
-            raise CheckpointCorruptedError(step, self._folder(step), "meta", "missing or empty")
-        return meta
-
-    def _verify(self, step: int) -> dict[str, Any]:
-        """Check the step's files against its manifest; return its metadata."""
-        folder = self._folder(step)
-        files = _integrity.read_manifest(folder, step)
-        if files is not None:
-            _integrity.verify(folder, step, files)
-        meta = self._read_meta(step)
-        if files is None and meta.get("checksums"):
-            raise CheckpointCorruptedError(
-                step, folder, _integrity.MANIFEST,
-                "missing (deleted, or the process stopped between the commit and the manifest)",
-            )  # fmt: skip
-        return meta
-
-    def _restore_step(self, step: int, state: TrainState, target: Any, cast: bool) -> Restored:
-        meta = self._verify(step)
-        saved = self._read(step, "array metadata", lambda: self._manager.item_metadata(step))
-        saved = saved.get("state") if saved is not None else None
-        if saved is None:
-            raise CheckpointCorruptedError(step, self._folder(step), "state", "no array metadata")
-        template, target = target["early_stopping"], in_saved_names(target, saved)
-        check_matches(saved, target, step, cast)
-        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
-        args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract))
-        tree = self._read(step, "arrays", lambda: self._manager.restore(step, args=args))["state"]
-        rng = tree["rng"]
-        if key_data(state.rng) is not state.rng:  # a typed key: saved as its raw data
-            rng = jax.random.wrap_key_data(rng, impl=jax.random.key_impl(state.rng))
-        new_state = state.replace(
-            step=tree["step"], params=tree["params"], opt_state=tree["opt_state"],
-            rng=rng, extras=tree["extras"],
-        )  # fmt: skip
-        es_state = in_live_names(tree["early_stopping"], template)
-        return Restored(
-            new_state, es_state, meta["epoch"], meta["batch"], meta["seed"],
-            meta["history"], step, meta.get("loop", {}),
-        )  # fmt: skip
 
     def save_progress(self, progress: Progress, metrics: dict[str, Any] | None = None) -> None:
         """Save a :func:`~jopt.train.fit` run's whole record (``metrics`` ranks it)."""
