@@ -116,7 +116,7 @@ def check_metrics(metrics: Any) -> None:
             f"train_step must return (state, metrics) with metrics['loss'], got metrics {got}; "
             "build it with jopt.train.make_train_step(loss_fn), or add the loss under 'loss'"
         )
-    scalar_loss("train_step's metrics['loss']", metrics["loss"])
+    scalar_loss("train_step", metrics["loss"], "metrics['loss']")
 
 
 def is_good(metrics: Mapping[str, Any], new_state: TrainState) -> jax.Array:

@@ -21,16 +21,16 @@ def describe(out: Any) -> str:
     return f"a {type(out).__name__}"
 
 
-def scalar_loss(name: str, loss: Any) -> None:
+def scalar_loss(name: str, loss: Any, what: str = "loss") -> None:
     """``loss`` is a scalar array or number: one rule (a TypeError) for every step."""
     if not hasattr(loss, "dtype") and not isinstance(loss, (int, float)):
         raise TypeError(
-            f"{name} must return a scalar loss array, got {describe(loss)}; return e.g. "
+            f"{name} must return a scalar {what} array, got {describe(loss)}; return e.g. "
             "jnp.mean((predictions - targets) ** 2), or (loss, aux) with has_aux=True"
         )
     if jnp.shape(loss) != ():
         raise TypeError(
-            f"{name} must return a scalar loss, got an array of shape {jnp.shape(loss)}; "
+            f"{name} must return a scalar {what}, got an array of shape {jnp.shape(loss)}; "
             "reduce it over the batch, e.g. return jnp.mean(per_example_losses)"
         )
 

@@ -128,3 +128,18 @@ def test_a_jitted_train_step_can_be_vmapped_through_run():
     batch = next(iter(data().epoch(0)))
     out, metrics = jax.vmap(step.run, in_axes=(0, None))(states, batch)
     assert metrics["loss"].shape == (3,) and out.params["w"].shape == (3, 2)
+
+
+@pytest.mark.parametrize("run", [fit, fit_compiled])
+def test_a_non_scalar_loss_is_a_type_error_for_every_step(run):
+    # make_train_step's loss and a hand-written step's metrics["loss"]: one rule (24.5).
+    def per_example(params, batch):
+        return (batch["x"] @ params["w"] - batch["y"]) ** 2
+
+    def by_hand(state, batch):
+        return state, {"loss": per_example(state.params, batch)}
+
+    extra = {"progress": False} if run is fit else {}
+    for step, name in ((make_train_step(per_example), "per_example"), (by_hand, "train_step")):
+        with pytest.raises(TypeError, match=f"{name} must return a scalar .*shape \\(8,\\)"):
+            run(new_state(), step, data(), epochs=1, **extra)
