@@ -123,7 +123,7 @@ def main(
     result.history.to_json(os.path.join(out_dir, "history.json"))
     result.history.plot(os.path.join(out_dir, "curves.png"))
     if result.stop_reason == "early_stopping":
-        best = int(result.early_stopping.best_step) + 1
+        best = int(result.early_stopping_state.best_epoch) + 1
         print(f"early stopping after epoch {len(result.history)}; restored epoch {best}")
     accuracy = float(jax.jit(metrics)(result.state.params, test_set)["accuracy"])
     print(f"curves: {os.path.join(out_dir, 'curves.png')}")

@@ -352,10 +352,20 @@ def same_shape(name: str, array: Any, other_name: str, other: Any) -> None:
         )
 
 
-def train_state(name: str, value: Any) -> None:
-    """A :class:`jopt.train.TrainState` (checked by class name: ``_check`` sits below train)."""
-    if type(value).__name__ != "TrainState" or not hasattr(value, "opt_state"):
+def train_state(name: str, value: Any, expected: type) -> None:
+    """An instance of ``expected`` (:class:`jopt.train.TrainState`, passed in: ``_check``
+    sits below train). A flax ``TrainState`` is named, with how to build jopt's from it."""
+    if isinstance(value, expected):
+        return
+    kind = type(value)
+    if kind.__module__.startswith("flax.") and hasattr(value, "apply_gradients"):
         raise TypeError(
-            f"{name} must be a jopt.train.TrainState, got {type(value).__name__}; build one "
-            "with jopt.train.TrainState.create(params, tx)"
+            f"{name} must be a jopt.train.TrainState, got flax's {kind.__module__}."
+            f"{kind.__name__}; build jopt's from it, keeping its progress: "
+            "jopt.train.TrainState.create(state.params, state.tx, apply_fn=state.apply_fn)"
+            ".replace(step=state.step, opt_state=state.opt_state)"
         )
+    raise TypeError(
+        f"{name} must be a jopt.train.TrainState, got {kind.__name__}; build one "
+        "with jopt.train.TrainState.create(params, tx)"
+    )

@@ -7,9 +7,11 @@ imported only by the modules that need them, so ``import jopt`` stays fast.
 from jopt.train import sharding
 from jopt.train._compiled import fit_compiled
 from jopt.train._history import History
-from jopt.train._loop import FitResult, fit, guard_nonfinite
+from jopt.train._loop import fit
+from jopt.train._loss_output import Metrics
+from jopt.train._progress import FitResult
 from jopt.train._state import TrainState
-from jopt.train._step import Metrics, make_eval_step, make_train_step
+from jopt.train._step import TrainStep, make_eval_step, make_train_step
 from jopt.train.data import (
     Batches,
     Normalization,
@@ -26,6 +28,7 @@ from jopt.train.early_stopping import EarlyStopping, EarlyStoppingState
 __all__ = [
     "Metrics",
     "TrainState",
+    "TrainStep",
     "make_eval_step",
     "make_train_step",
     "sharding",
@@ -42,7 +45,6 @@ __all__ = [
     "fit_compiled",
     "fit_normalize",
     "fit_standardize",
-    "guard_nonfinite",
     "normalize",
     "num_examples",
     "standardize",

@@ -2,8 +2,8 @@
 :func:`~jopt.train.fit_compiled`: one guarded step and the running totals it adds to.
 
 A step is *bad* when its loss or its gradient holds an inf or a NaN (for a step that
-:func:`~jopt.train.make_train_step` did not build, which jopt cannot look into: its
-loss, new parameters or new optimizer state). A bad step is not applied, and counted.
+is not a :class:`~jopt.train.TrainStep`, which jopt cannot look into: its loss, new
+parameters or new optimizer state). A bad step is not applied, and counted.
 Everything here is ``jnp``, so :func:`fit` runs it as one jitted call per batch (the
 totals stay on the device: no host synchronisation inside an epoch) and
 :func:`fit_compiled` inside ``lax.scan``.
@@ -11,7 +11,7 @@ totals stay on the device: no host synchronisation inside an epoch) and
 
 from __future__ import annotations
 
-import functools
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
@@ -21,7 +21,9 @@ import jax.numpy as jnp
 from jopt import _check as check
 from jopt import tree
 from jopt.schedules._hyper import zero_count
+from jopt.train._loss_output import scalar_loss
 from jopt.train._state import TrainState
+from jopt.train._step import TrainStep
 
 StepFn = Callable[[TrainState, Any], tuple[TrainState, dict[str, Any]]]
 
@@ -57,7 +59,36 @@ def totals_to_json(totals: EpochTotals) -> dict[str, Any]:
     }  # fmt: skip
 
 
-_NAMES_SEEN: dict[tuple, list[str]] = {}  # the last few metric_names answers
+_PLAIN_STEPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+"""The cache of each plain-function step, dropped with the function."""
+
+
+def step_cache(train_step: StepFn) -> dict[Any, Any]:
+    """Where programs compiled from ``train_step`` and its metric names are kept: on a
+    :class:`TrainStep`, or in a weak cache of plain functions (a fresh dict, so nothing is
+    kept, for a callable that cannot be weakly referenced). Nothing keeps a step alive."""
+    if isinstance(train_step, TrainStep):
+        return train_step.cache
+    try:
+        return _PLAIN_STEPS.setdefault(train_step, {})
+    except TypeError:
+        return {}
+
+
+def _weak(train_step: StepFn) -> StepFn:
+    """``train_step`` called through a weak reference, so that programs cached for it (in
+    the weak cache keyed by it) do not keep it alive."""
+    if isinstance(train_step, TrainStep):
+        return train_step
+    try:
+        ref = weakref.ref(train_step)
+    except TypeError:
+        return train_step
+
+    def call(state, batch):
+        return ref()(state, batch)
+
+    return call
 
 
 def metric_names(train_step: StepFn, state: TrainState, batch: Any) -> list[str]:
@@ -67,15 +98,14 @@ def metric_names(train_step: StepFn, state: TrainState, batch: Any) -> list[str]
     again would cost each later :func:`fit` call a noticeable part of an epoch.
     """
     batch_leaves, batch_def = jax.tree.flatten(batch)
-    key = (train_step, jax.tree.structure(state), batch_def,
+    key = ("names", jax.tree.structure(state), batch_def,
            tuple((jnp.shape(x), jnp.result_type(x)) for x in batch_leaves))  # fmt: skip
-    if key not in _NAMES_SEEN:
-        metrics = jax.eval_shape(train_step, state, batch)[1]
+    cache = step_cache(train_step)
+    if key not in cache:
+        metrics = jax.eval_shape(_weak(train_step), state, batch)[1]
         check_metrics(metrics)
-        if len(_NAMES_SEEN) >= 64:
-            del _NAMES_SEEN[next(iter(_NAMES_SEEN))]
-        _NAMES_SEEN[key] = [k for k, v in metrics.items() if v.ndim == 0]
-    return _NAMES_SEEN[key]
+        cache[key] = [k for k, v in metrics.items() if v.ndim == 0]
+    return cache[key]
 
 
 def check_metrics(metrics: Any) -> None:
@@ -86,11 +116,7 @@ def check_metrics(metrics: Any) -> None:
             f"train_step must return (state, metrics) with metrics['loss'], got metrics {got}; "
             "build it with jopt.train.make_train_step(loss_fn), or add the loss under 'loss'"
         )
-    if jnp.ndim(metrics["loss"]) != 0:
-        raise ValueError(
-            f"train_step's metrics['loss'] must be a scalar, got shape "
-            f"{jnp.shape(metrics['loss'])}; return the batch mean"
-        )
+    scalar_loss("train_step", metrics["loss"], "metrics['loss']")
 
 
 def is_good(metrics: Mapping[str, Any], new_state: TrainState) -> jax.Array:
@@ -102,38 +128,21 @@ def is_good(metrics: Mapping[str, Any], new_state: TrainState) -> jax.Array:
     )
 
 
-def guard_nonfinite(train_step: StepFn, skip: bool = True) -> Callable[..., Any]:
-    """Wrap ``train_step`` as ``(state, bad, batch) -> (state, bad, metrics)``.
-
-    ``bad`` counts consecutive bad steps: a non-finite loss or gradient (see
-    :func:`guarded_update`). With ``skip`` such a step is not applied: the state comes
-    back unchanged.
-    """
-    check.boolean("skip", skip)
-
-    def guarded(state, bad, batch):
-        state, metrics, good = guarded_update(train_step, state, batch, skip)
-        return state, jnp.where(good, 0, bad + 1).astype(jnp.int32), metrics
-
-    return guarded
-
-
 def guarded_update(
     train_step: StepFn, state: TrainState, batch: Any, skip: bool, halted: Any = False
 ) -> tuple[TrainState, dict[str, Any], jax.Array]:
     """The one skip of a bad step: ``(state, metrics, good)`` after ``train_step``; the
     old state is kept when the run is ``halted`` or, with ``skip``, the step is bad.
 
-    A step built by :func:`~jopt.train.make_train_step` is judged before its update (a
-    finite loss and gradient) and the update runs only when it is applied, so the
-    donated state is updated in place. Any other ``train_step`` is judged after it ran
-    (finite loss, parameters and optimizer state), which keeps the old state alive
-    beside the new one for the choice.
+    A :class:`~jopt.train.TrainStep` is judged before its update (a finite loss and
+    gradient) and the update runs only when it is applied, so the donated state is
+    updated in place. Any other ``train_step`` is judged after it ran (finite loss,
+    parameters and optimizer state), which keeps the old state alive beside the new
+    one for the choice.
     """
     allow = ~jnp.asarray(halted)
-    judged_first = getattr(train_step, "guarded_update", None)
-    if judged_first is not None:
-        state, metrics, good = judged_first(state, batch, allow, skip)
+    if isinstance(train_step, TrainStep):
+        state, metrics, good = train_step.judged(state, batch, allow, skip)
         check_metrics(metrics)
         return state, metrics, good
     new_state, metrics = train_step(state, batch)
@@ -164,36 +173,40 @@ def accumulating_step(train_step: StepFn, skip: bool) -> Callable[..., Any]:
     return step
 
 
-@functools.lru_cache(maxsize=64)
+def donates(train_step: StepFn) -> bool:
+    """Whether ``fit`` may donate the state to ``train_step``: a :class:`TrainStep` says
+    so itself; a step written by hand is taken to donate, as ``make_train_step`` does."""
+    return train_step.donate if isinstance(train_step, TrainStep) else True
+
+
 def compiled_step(train_step: StepFn, skip: bool) -> Callable[..., Any]:
-    """:func:`accumulating_step`, jitted with the state donated; one per ``(train_step,
-    skip)``, so a second :func:`fit` with the same step compiles nothing."""
-    return jax.jit(accumulating_step(train_step, skip), donate_argnums=(0,))
+    """:func:`accumulating_step`, jitted (donating the state when the step does); kept in
+    :func:`step_cache`, so a second :func:`fit` with the same step compiles nothing."""
+    cache = step_cache(train_step)
+    if ("one", skip) not in cache:
+        step = accumulating_step(_weak(train_step), skip)
+        cache["one", skip] = jax.jit(step, donate_argnums=(0,) if donates(train_step) else ())
+    return cache["one", skip]
 
 
-@functools.lru_cache(maxsize=64)
 def compiled_steps(train_step: StepFn, skip: bool) -> Callable[..., Any]:
     """``(state, totals, limit, batches) -> (state, totals)``: :func:`accumulating_step`
     over a stack of batches (a leading axis, one batch per step) in one call, by
-    ``lax.scan``; jitted with the state donated and cached like :func:`compiled_step`.
+    ``lax.scan``; jitted and cached like :func:`compiled_step`.
 
     One call per batch costs a dispatch and a Python iteration each (about as much as the
     whole step of a small model on a CPU); one call per stack pays them once.
     """
-    step = accumulating_step(train_step, skip)
+    cache = step_cache(train_step)
+    if ("stack", skip) not in cache:
+        step = accumulating_step(_weak(train_step), skip)
 
-    def steps(state, totals, limit, batches):
-        def body(carry, batch):
-            return step(*carry, limit, batch), None
+        def steps(state, totals, limit, batches):
+            def body(carry, batch):
+                return step(*carry, limit, batch), None
 
-        return jax.lax.scan(body, (state, totals), batches)[0]
+            return jax.lax.scan(body, (state, totals), batches)[0]
 
-    return jax.jit(steps, donate_argnums=(0,))
-
-
-def epoch_row(totals: EpochTotals) -> dict[str, float]:
-    """The mean of each metric over the applied steps (NaN when none was)."""
-    host = jax.device_get(totals)
-    good = int(host.good)
-    row = {k: float(v) / good if good else float("nan") for k, v in host.sums.items()}
-    return row or {"loss": float("nan")}
+        donate = (0,) if donates(train_step) else ()
+        cache["stack", skip] = jax.jit(steps, donate_argnums=donate)
+    return cache["stack", skip]

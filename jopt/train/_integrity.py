@@ -18,6 +18,7 @@ import asyncio
 import concurrent.futures
 import json
 import os
+import re
 import zlib
 from typing import Any
 
@@ -28,6 +29,19 @@ MANIFEST = "jopt_manifest.json"
 MARKER = "jopt_checkpoints.json"  # marks a Checkpointer's folder, whose children are steps
 BLOCK_BYTES = 1 << 26  # 64 MiB: parallel blocks without holding much memory per thread
 _KIND = "jopt.train.checkpoint.manifest"
+
+
+# What TensorStore (under orbax) raises on a damaged or lost file: a ValueError whose
+# message says it could not open or read it. JSON's errors and lost files are named below.
+_TENSORSTORE_READ = re.compile(r"Error (opening|reading) ")
+
+
+def is_damage(error: BaseException) -> bool:
+    """Whether an error raised while orbax reads a checkpoint comes from its files (lost,
+    cut or changed), not from the caller: only those may fall back to an older step."""
+    if isinstance(error, (OSError, json.JSONDecodeError, UnicodeDecodeError)):
+        return True
+    return type(error) is ValueError and bool(_TENSORSTORE_READ.search(str(error)))
 
 
 class CheckpointCorruptedError(ValueError):

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
-from jopt.train.data import Batches
+from jopt.train.data import Batches, take_batches
 
 
 def check_source(name: str, data: Any) -> None:
@@ -98,16 +98,13 @@ def _batches_items(data: Batches, epoch: int, start: int, size: int) -> Iterator
     index = start
     while index < batches:
         count = size if size > 1 and index + size <= full_batches else 1
-        rows = order[index * batch_size : (index + count) * batch_size]
-        shape = (count, batch_size) if count > 1 else (len(rows),)
-        take = lambda x, rows=rows, shape=shape: x[rows].reshape(*shape, *x.shape[1:])  # noqa: E731
-        yield count, jax.tree.map(take, arrays), None
+        yield count, take_batches(arrays, order, index, count, batch_size), None
         index += count
 
 
 def _signature(batch: Any) -> tuple:
     leaves, structure = jax.tree.flatten(batch)
-    return structure, tuple((np.shape(x), np.result_type(x)) for x in leaves)
+    return structure, tuple((np.shape(x), jnp.result_type(x)) for x in leaves)
 
 
 def _stack(batches: list[Any]) -> Any:

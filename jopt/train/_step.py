@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -12,10 +13,15 @@ from jopt import _check as check
 from jopt import tree
 from jopt._flat._tree import model_params
 from jopt.base import apply_updates, with_extra_args_support
+from jopt.train._loss_output import (
+    Metrics,
+    call,
+    describe,
+    extras_and_aux,
+    loss_and_rest,
+    metrics_of,
+)
 from jopt.train._state import TrainState
-
-Metrics = dict[str, Any]
-"""What a step reports: ``{"loss": scalar, **aux}``."""
 
 _INTEGER_PARAMS_FIX = (
     "gradients exist only for float parameters; cast it, e.g. "
@@ -24,73 +30,67 @@ _INTEGER_PARAMS_FIX = (
 )
 
 
-def _loss_and_rest(out: Any, has_aux: bool, with_extras: bool, name: str) -> tuple[Any, Any]:
-    """Split a loss function's output into (loss, rest) and check its shape (at trace time)."""
-    wants_pair = has_aux or with_extras
-    if wants_pair:
-        if not (isinstance(out, tuple) and len(out) == 2):
-            what = (
-                "(loss, (new_extras, aux))"
-                if has_aux and with_extras
-                else ("(loss, new_extras)" if with_extras else "(loss, aux)")
-            )
-            flag = "has_aux=True" if has_aux else "with_extras=True"
-            raise TypeError(
-                f"{name} must return {what} because {flag}, got {_describe(out)}; "
-                f"return that pair, or pass {flag.replace('True', 'False')}"
-            )
-        loss, rest = out
-        if has_aux and with_extras and not (isinstance(rest, tuple) and len(rest) == 2):
-            raise TypeError(
-                f"{name} must return (loss, (new_extras, aux)) because has_aux=True and "
-                f"with_extras=True, got (loss, {_describe(rest)}); nest the pair, or pass "
-                "has_aux=False"
-            )
-    else:
-        if isinstance(out, tuple):
-            raise TypeError(
-                f"{name} returned a tuple of {len(out)} items but has_aux=False; if the items "
-                "after the loss are auxiliary outputs, return (loss, aux) and pass has_aux=True"
-            )
-        loss, rest = out, None
-    if not hasattr(loss, "dtype") and not isinstance(loss, (int, float)):
-        raise TypeError(
-            f"{name} must return a scalar loss array, got {_describe(loss)}; return e.g. "
-            "jnp.mean((predictions - targets) ** 2), or (loss, aux) with has_aux=True"
-        )
-    shape = jnp.shape(loss)
-    if shape != ():
-        raise TypeError(
-            f"{name} must return a scalar loss, got an array of shape {shape}; reduce it over "
-            "the batch, e.g. return jnp.mean(per_example_losses)"
-        )
-    return loss, rest
+@dataclasses.dataclass(frozen=True, eq=False)
+class TrainStep:
+    """What :func:`make_train_step` returns: ``step(state, batch) -> (state, metrics)``.
+
+    Calling it runs the step, jitted (when built with ``jit=True``) with the donation
+    and shardings asked for. :func:`~jopt.train.fit` and
+    :func:`~jopt.train.fit_compiled` recognise it by its type and run its
+    :attr:`judged` form, which judges a step before applying it, so a bad step's
+    update never runs and the donated state is updated in place; they donate the
+    state only when :attr:`donate` is True. Any other callable is run as it is.
+
+    Attributes:
+      run: the step, not jitted (for your own ``jit``, ``vmap`` or ``shard_map``).
+      judged: ``(state, batch, allow, skip) -> (state, metrics, good)``: ``good`` is a
+        finite loss and gradient; the update is applied only when ``allow`` and (good
+        or not ``skip``); the shardings are pinned as the jitted step pins them.
+      donate: whether the jitted call (and ``fit``) donates the input state.
+      jit: whether calling it runs the jitted step.
+      state_sharding: shardings of the state, or None.
+      batch_sharding: sharding (or pytree of them) of the batch, or None.
+      skip_nonfinite: whether a call returns the state unchanged after a bad step
+        (``fit`` judges every step by its own ``skip_nonfinite``).
+      cache: programs compiled from this step by ``fit`` and the metric names it
+        reports, kept as long as the step lives.
+      jitted: what a call runs: the :func:`jax.jit` of :attr:`run` (with its ``lower``
+        and cache), or :attr:`run` itself when built with ``jit=False``.
+    """
+
+    run: Callable[[TrainState, Any], tuple[TrainState, Metrics]]
+    judged: Callable[..., tuple[TrainState, Metrics, jax.Array]]
+    donate: bool = True
+    jit: bool = True
+    state_sharding: Any = None
+    batch_sharding: Any = None
+    skip_nonfinite: bool = False
+    cache: dict[Any, Any] = dataclasses.field(default_factory=dict, repr=False)
+    jitted: Callable[..., Any] = dataclasses.field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        jitted = self.run
+        if self.jit:
+            jitted = jax.jit(self.run, **_jit_kwargs(self.donate, self.state_sharding,
+                                                    self.batch_sharding))  # fmt: skip
+        object.__setattr__(self, "jitted", jitted)
+
+    def __call__(self, state: TrainState, batch: Any) -> tuple[TrainState, Metrics]:
+        return self.jitted(state, batch)
 
 
-def _describe(out: Any) -> str:
-    if isinstance(out, tuple):
-        return f"a tuple of {len(out)} items"
-    if hasattr(out, "shape"):
-        return f"a {type(out).__name__} of shape {out.shape}"
-    return f"a {type(out).__name__}"
+def finite_step(loss: Any, grads: Any) -> jax.Array:
+    """Whether a step may be applied: its loss and every gradient leaf are finite (the one
+    judgement of a step before its update, for ``fit``, ``fit_compiled`` and ``jopt.tune``)."""
+    return jnp.isfinite(loss) & tree.all_finite(grads)
 
 
-def _metrics(loss: jax.Array, aux: Any) -> Metrics:
-    if aux is None:
-        return {"loss": loss}
-    if isinstance(aux, Mapping):
-        if "loss" in aux:
-            raise ValueError(
-                "the aux dict returned by the loss function has a 'loss' key, which would "
-                "shadow the loss; rename it, e.g. 'loss_part'"
-            )
-        return {"loss": loss, **aux}
-    return {"loss": loss, "aux": aux}
-
-
-def _call(fn, params, extras, batch, rng, with_extras, with_rng):
-    args = (params, extras, batch) if with_extras else (params, batch)
-    return fn(*args, rng=rng) if with_rng else fn(*args)
+def _jit_kwargs(donate: bool, state_sharding: Any, batch_sharding: Any) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"donate_argnums": (0,) if donate else ()}
+    if state_sharding is not None or batch_sharding is not None:
+        kwargs["in_shardings"] = (state_sharding, batch_sharding)
+        kwargs["out_shardings"] = (state_sharding, None)
+    return kwargs
 
 
 def _pinned(value: Any, shardings: Any) -> Any:
@@ -109,6 +109,94 @@ def _step_key(state: TrainState, with_rng: bool) -> jax.Array | None:
     return jax.random.fold_in(state.rng, state.step)
 
 
+def _gradient_fn(loss_fn: Callable[..., Any], has_aux: bool, with_extras: bool,
+                 with_rng: bool) -> Callable[..., tuple]:  # fmt: skip
+    """``gradient(state, batch) -> (loss, grads, extras, aux, value_fn)``, nothing applied."""
+    name = getattr(loss_fn, "__name__", "loss_fn")
+
+    # Everything the loss reads is an argument, not a closure: Flax NNX refuses to
+    # mutate variables (batch statistics) created at an outer trace level.
+    def differentiated(params, extras, batch, key):
+        out = call(loss_fn, model_params(params), extras, batch, key, with_extras, with_rng)
+        return loss_and_rest(out, has_aux, with_extras, name)
+
+    def gradient(state: TrainState, batch: Any) -> tuple[Any, ...]:
+        check.train_state("state", state, TrainState)
+        check.inexact_leaves("state.params", state.params, _INTEGER_PARAMS_FIX)
+        key = _step_key(state, with_rng)
+
+        def value_fn(params):
+            return differentiated(params, state.extras, batch, key)[0]
+
+        (loss, rest), grads = jax.value_and_grad(differentiated, has_aux=True)(
+            state.params, state.extras, batch, key
+        )
+        extras, aux = extras_and_aux(rest, state.extras, has_aux, with_extras)
+        return loss, grads, extras, aux, value_fn
+
+    return gradient
+
+
+def _apply(state: TrainState, loss, grads, extras, value_fn) -> TrainState:
+    """``tx.update`` (with the loss, gradient and ``value_fn`` as extra arguments), applied."""
+    transform = with_extra_args_support(state.tx)
+    updates, opt_state = transform.update(
+        grads, state.opt_state, state.params, value=loss, grad=grads, value_fn=value_fn
+    )
+    return state.replace(
+        step=state.step + 1,
+        params=apply_updates(state.params, updates),
+        opt_state=opt_state,
+        extras=extras,
+    )
+
+
+def _reporter(grad_norm: bool) -> Callable[..., Metrics]:
+    def report(loss, grads, aux) -> Metrics:
+        metrics = metrics_of(loss, aux)
+        if grad_norm:
+            if "grad_norm" in metrics:
+                raise ValueError(
+                    "the aux dict returned by the loss function has a 'grad_norm' key, which "
+                    "grad_norm=True also reports; rename it, or pass grad_norm=False"
+                )
+            metrics["grad_norm"] = tree.l2_norm(grads)
+        return metrics
+
+    return report
+
+
+def _judge(gradient, report, state_sharding: Any, batch_sharding: Any) -> Callable[..., Any]:
+    def judged(state: TrainState, batch: Any, allow: Any, skip: bool):
+        # The choice is a branch taken before the update, so the donated state is
+        # updated in place: no second copy of it is kept alive.
+        state, batch = _pinned(state, state_sharding), _pinned(batch, batch_sharding)
+        loss, grads, extras, aux, value_fn = gradient(state, batch)
+        good = finite_step(loss, grads)
+        keep_new = allow & (good | (not skip))
+        new_state = jax.lax.cond(
+            keep_new, lambda: _apply(state, loss, grads, extras, value_fn), lambda: state
+        )
+        return _pinned(new_state, state_sharding), report(loss, grads, aux), good
+
+    return judged
+
+
+def _plain_step(gradient, report) -> Callable[..., Any]:
+    def step(state: TrainState, batch: Any) -> tuple[TrainState, Metrics]:
+        loss, grads, extras, aux, value_fn = gradient(state, batch)
+        return _apply(state, loss, grads, extras, value_fn), report(loss, grads, aux)
+
+    return step
+
+
+def _skipping_step(judged) -> Callable[..., Any]:
+    def step(state: TrainState, batch: Any) -> tuple[TrainState, Metrics]:
+        return judged(state, batch, True, True)[:2]
+
+    return step
+
+
 def make_train_step(
     loss_fn: Callable[..., Any],
     *,
@@ -120,8 +208,10 @@ def make_train_step(
     jit: bool = True,
     state_sharding: Any = None,
     batch_sharding: Any = None,
-) -> Callable[[TrainState, Any], tuple[TrainState, Metrics]]:
-    r"""Build ``step(state, batch) -> (state, metrics)``: gradient, ``tx.update``, apply.
+    skip_nonfinite: bool = False,
+) -> TrainStep:
+    r"""Build a :class:`TrainStep`, ``step(state, batch) -> (state, metrics)``: gradient,
+    ``tx.update``, apply.
 
     ``tx.update`` receives ``value`` (the loss), ``grad`` and ``value_fn`` (the
     loss as a function of the params on this batch), so line searches
@@ -166,6 +256,9 @@ def make_train_step(
       state_sharding: shardings of the state (a :class:`TrainState` of shardings, see
         :func:`jopt.train.sharding.train_state_shardings`), pinned on input and output.
       batch_sharding: sharding (or pytree of them) of the batch.
+      skip_nonfinite: a call whose loss or gradient holds an inf or a NaN returns the
+        state unchanged (with that step's metrics). :func:`~jopt.train.fit` judges every
+        step by its own ``skip_nonfinite``.
 
     Example:
       >>> import jax.numpy as jnp, jopt
@@ -177,97 +270,17 @@ def make_train_step(
       (1, 1.0)
     """
     for flag, value in (
-        ("has_aux", has_aux),
-        ("grad_norm", grad_norm),
-        ("with_extras", with_extras),
-        ("with_rng", with_rng),
-        ("donate", donate),
-        ("jit", jit),
-    ):
-        if not isinstance(value, bool):
-            raise TypeError(f"{flag} must be True or False, got {value!r}")
-    if not callable(loss_fn):
-        raise TypeError(f"loss_fn must be callable, got {loss_fn!r}")
-    name = getattr(loss_fn, "__name__", "loss_fn")
-
-    def gradient(state: TrainState, batch: Any) -> tuple[Any, ...]:
-        """``(loss, grads, extras, aux, value_fn)``: this batch's gradient, nothing applied."""
-        check.train_state("state", state)
-        check.inexact_leaves("state.params", state.params, _INTEGER_PARAMS_FIX)
-        key = _step_key(state, with_rng)
-
-        # Everything the loss reads is an argument, not a closure: Flax NNX refuses to
-        # mutate variables (batch statistics) created at an outer trace level.
-        def differentiated(params, extras, batch, key):
-            out = _call(loss_fn, model_params(params), extras, batch, key, with_extras, with_rng)
-            return _loss_and_rest(out, has_aux, with_extras, name)
-
-        def value_fn(params):
-            return differentiated(params, state.extras, batch, key)[0]
-
-        (loss, rest), grads = jax.value_and_grad(differentiated, has_aux=True)(
-            state.params, state.extras, batch, key
-        )
-        if with_extras and has_aux:
-            extras, aux = rest
-        elif with_extras:
-            extras, aux = rest, None
-        else:
-            extras, aux = state.extras, rest
-        return loss, grads, extras, aux, value_fn
-
-    def apply(state: TrainState, loss, grads, extras, value_fn) -> TrainState:
-        transform = with_extra_args_support(state.tx)
-        updates, opt_state = transform.update(
-            grads, state.opt_state, state.params, value=loss, grad=grads, value_fn=value_fn
-        )
-        return state.replace(
-            step=state.step + 1,
-            params=apply_updates(state.params, updates),
-            opt_state=opt_state,
-            extras=extras,
-        )
-
-    def report(loss, grads, aux) -> Metrics:
-        metrics = _metrics(loss, aux)
-        if grad_norm:
-            if "grad_norm" in metrics:
-                raise ValueError(
-                    "the aux dict returned by the loss function has a 'grad_norm' key, which "
-                    "grad_norm=True also reports; rename it, or pass grad_norm=False"
-                )
-            metrics["grad_norm"] = tree.l2_norm(grads)
-        return metrics
-
-    def step(state: TrainState, batch: Any) -> tuple[TrainState, Metrics]:
-        loss, grads, extras, aux, value_fn = gradient(state, batch)
-        return apply(state, loss, grads, extras, value_fn), report(loss, grads, aux)
-
-    def guarded(state: TrainState, batch: Any, allow: Any, skip: bool):
-        """``(state, metrics, good)``: the step, judged before it is applied (``good``: a
-        finite loss and gradient), and applied only when ``allow`` and (good or not
-        ``skip``). The choice is a branch taken before the update, so the donated state
-        is updated in place: no second copy of it is kept alive. The shardings given to
-        make_train_step are pinned as the jitted step pins them."""
-        state, batch = _pinned(state, state_sharding), _pinned(batch, batch_sharding)
-        loss, grads, extras, aux, value_fn = gradient(state, batch)
-        good = jnp.isfinite(loss) & tree.all_finite(grads)
-        keep_new = allow & (good | (not skip))
-        new_state = jax.lax.cond(
-            keep_new, lambda: apply(state, loss, grads, extras, value_fn), lambda: state
-        )
-        return _pinned(new_state, state_sharding), report(loss, grads, aux), good
-
-    built = step
-    if jit:
-        kwargs: dict[str, Any] = {"donate_argnums": (0,) if donate else ()}
-        if state_sharding is not None or batch_sharding is not None:
-            kwargs["in_shardings"] = (state_sharding, batch_sharding)
-            kwargs["out_shardings"] = (state_sharding, None)
-        built = jax.jit(step, **kwargs)
-    # The form jopt.train.fit runs: it judges a step before applying it (see _epoch).
-    built.guarded_update = guarded  # type: ignore[attr-defined]
-    return built
+        ("has_aux", has_aux), ("grad_norm", grad_norm), ("with_extras", with_extras),
+        ("with_rng", with_rng), ("donate", donate), ("jit", jit),
+        ("skip_nonfinite", skip_nonfinite),
+    ):  # fmt: skip
+        check.boolean(flag, value)
+    check.function("loss_fn", loss_fn, "lambda params, batch: jnp.mean(...)")
+    gradient = _gradient_fn(loss_fn, has_aux, with_extras, with_rng)
+    report = _reporter(grad_norm)
+    judged = _judge(gradient, report, state_sharding, batch_sharding)
+    run = _skipping_step(judged) if skip_nonfinite else _plain_step(gradient, report)
+    return TrainStep(run, judged, donate, jit, state_sharding, batch_sharding, skip_nonfinite)
 
 
 def make_eval_step(
@@ -292,22 +305,20 @@ def make_eval_step(
       state_sharding: shardings of the state, as in :func:`make_train_step`.
       batch_sharding: sharding of the batch.
     """
-    for flag, value in (("with_extras", with_extras), ("jit", jit)):
-        if not isinstance(value, bool):
-            raise TypeError(f"{flag} must be True or False, got {value!r}")
-    if not callable(eval_fn):
-        raise TypeError(f"eval_fn must be callable, got {eval_fn!r}")
+    check.boolean("with_extras", with_extras)
+    check.boolean("jit", jit)
+    check.function("eval_fn", eval_fn, "lambda params, batch: {'loss': ...}")
 
     def evaluate(state: TrainState, batch: Any) -> Metrics:
-        check.train_state("state", state)
-        out = _call(
+        check.train_state("state", state, TrainState)
+        out = call(
             eval_fn, model_params(state.params), state.extras, batch, None, with_extras, False
         )
         if isinstance(out, Mapping):
             return dict(out)
         if isinstance(out, tuple) or jnp.shape(out) != ():
             raise TypeError(
-                f"eval_fn must return a dict of metrics or a scalar, got {_describe(out)}; "
+                f"eval_fn must return a dict of metrics or a scalar, got {describe(out)}; "
                 "return e.g. {'loss': loss, 'accuracy': acc}"
             )
         return {"loss": out}

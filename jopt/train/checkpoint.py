@@ -26,67 +26,32 @@ mismatching path.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import time
 import warnings
-from collections.abc import Callable
 from typing import Any, Literal
 
-import jax
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as policies
 
 from jopt import _check as check
 from jopt.train import _integrity
-from jopt.train._checkpoint_match import check_matches
+from jopt.train._checkpoint_read import Restored, StepReader
+from jopt.train._checkpoint_tree import json_dict, saved_tree
 from jopt.train._integrity import CheckpointCorruptedError
+from jopt.train._progress import Progress
 from jopt.train._state import TrainState
 
 _MARKER = _integrity.MARKER
 _FORMAT = {"format": "jopt.train.checkpoint", "version": 1}
 _DAMAGED = "damaged"  # where a damaged step is moved when a resumed run saves that step again
-# What orbax and TensorStore raise on unreadable files: TensorStore's errors and JSON's
-# (JSONDecodeError, UnicodeDecodeError) are ValueErrors; lost files are OSErrors.
-_READ_ERRORS = (ValueError, OSError, KeyError, TypeError)
 
 __all__ = [
     "CheckpointCorruptedError",
     "Checkpointer",
     "Restored",
 ]
-
-
-@dataclasses.dataclass(frozen=True)
-class Restored:
-    """What :meth:`Checkpointer.restore` returns."""
-
-    state: TrainState
-    early_stopping: Any  # an EarlyStoppingState, or None if none was saved
-    epoch: int  # the epoch to continue in
-    batch: int  # the batch of that epoch to continue from
-    seed: int | None  # the data-order seed the run used
-    history: list[dict[str, Any]]  # the per-epoch rows recorded so far
-    step: int  # the checkpoint's step
-    loop: dict[str, Any] = dataclasses.field(default_factory=dict)  # fit's own state, {} if none
-
-
-def _key_data(rng: Any) -> Any:
-    if rng is not None and jax.dtypes.issubdtype(rng.dtype, jax.dtypes.prng_key):
-        return jax.random.key_data(rng)
-    return rng
-
-
-def _saved_tree(state: TrainState, early_stopping: Any) -> dict[str, Any]:
-    return {
-        "step": state.step,
-        "params": state.params,
-        "opt_state": state.opt_state,
-        "rng": _key_data(state.rng),
-        "extras": state.extras,
-        "early_stopping": early_stopping,
-    }
 
 
 class Checkpointer:
@@ -159,6 +124,7 @@ class Checkpointer:
                 "state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler(),
             },
         )  # fmt: skip
+        self._reader = StepReader(self._manager, self.directory)
 
     def _claim_directory(self) -> None:
         marker = os.path.join(self.directory, _MARKER)
@@ -201,7 +167,7 @@ class Checkpointer:
         step = int(state.step)
         meta = {
             "epoch": int(epoch), "batch": int(batch), "seed": seed, "history": history or [],
-            "loop": _json_dict(loop), "checksums": self.checksums,
+            "loop": json_dict(loop), "checksums": self.checksums,
         }  # fmt: skip
         # A step without the metric ranks worst, so it is never the "best" one.
         value = (metrics or {}).get(self.metric, float("inf" if self.mode == "min" else "-inf"))
@@ -212,7 +178,7 @@ class Checkpointer:
         self._manager.save(
             step,
             args=ocp.args.Composite(
-                state=ocp.args.StandardSave(_saved_tree(state, early_stopping)),
+                state=ocp.args.StandardSave(saved_tree(state, early_stopping)),
                 meta=ocp.args.JsonSave(meta),
             ),
             metrics=ranked,
@@ -222,11 +188,11 @@ class Checkpointer:
     def _set_aside_if_damaged(self, step: int) -> None:
         """A resumed run that fell back re-saves the damaged step: move the damaged one aside."""
         try:
-            self._verify(step)
+            self._reader.verify(step)
         except CheckpointCorruptedError as error:
             kept = os.path.join(self.directory, _DAMAGED, f"{step}-{time.time_ns()}")
             os.makedirs(os.path.dirname(kept), exist_ok=True)
-            os.rename(self._folder(step), kept)
+            os.rename(self._reader.folder(step), kept)
             self._manager.reload()
             warnings.warn(f"{error}; moved it to {kept!r} to save step {step} again", stacklevel=3)
 
@@ -248,7 +214,7 @@ class Checkpointer:
         intact = []
         for step in self.all_steps():
             try:
-                self._verify(step)
+                self._reader.verify(step)
             except CheckpointCorruptedError:
                 continue
             intact.append(step)
@@ -293,10 +259,10 @@ class Checkpointer:
                 f"step must be one of {self.all_steps()}, 'latest' or 'best', got {step!r}"
             )
         candidates = self.all_steps()[::-1] if step == "latest" else [chosen]
-        target = _saved_tree(state, early_stopping)
+        target = saved_tree(state, early_stopping)
         for candidate in candidates:
             try:
-                return self._restore_step(candidate, state, target, cast)
+                return self._reader.restore_step(candidate, state, target, cast)
             except CheckpointCorruptedError as error:
                 if step != "latest":
                     raise error.with_intact(self.intact_steps()) from error.__cause__
@@ -309,59 +275,16 @@ class Checkpointer:
                 )  # fmt: skip
         raise AssertionError("unreachable: the last candidate returns or raises")
 
-    def _folder(self, step: int) -> str:
-        return os.path.join(self.directory, str(step))
+    def save_progress(self, progress: Progress, metrics: dict[str, Any] | None = None) -> None:
+        """Save a :func:`~jopt.train.fit` run's whole record (``metrics`` ranks it)."""
+        self.save(progress.state, metrics=metrics, **progress.saved())
 
-    def _read(self, step: int, what: str, read: Callable[[], Any]) -> Any:
-        """Run an orbax read, turning a damaged file's error into CheckpointCorruptedError."""
-        try:
-            return read()
-        except _READ_ERRORS as error:
-            reason = f"orbax could not read its {what} ({type(error).__name__}: {error})"
-            raise CheckpointCorruptedError(step, self._folder(step), None, reason) from error
-
-    def _read_meta(self, step: int) -> dict[str, Any]:
-        args = ocp.args.Composite(meta=ocp.args.JsonRestore())
-        meta = self._read(step, "metadata", lambda: self._manager.restore(step, args=args))["meta"]
-        if not isinstance(meta, dict) or "epoch" not in meta:
-            raise CheckpointCorruptedError(step, self._folder(step), "meta", "missing or empty")
-        return meta
-
-    def _verify(self, step: int) -> dict[str, Any]:
-        """Check the step's files against its manifest; return its metadata."""
-        folder = self._folder(step)
-        files = _integrity.read_manifest(folder, step)
-        if files is not None:
-            _integrity.verify(folder, step, files)
-        meta = self._read_meta(step)
-        if files is None and meta.get("checksums"):
-            raise CheckpointCorruptedError(
-                step, folder, _integrity.MANIFEST,
-                "missing (deleted, or the process stopped between the commit and the manifest)",
-            )  # fmt: skip
-        return meta
-
-    def _restore_step(self, step: int, state: TrainState, target: Any, cast: bool) -> Restored:
-        meta = self._verify(step)
-        saved = self._read(step, "array metadata", lambda: self._manager.item_metadata(step))
-        saved = saved.get("state") if saved is not None else None
-        if saved is None:
-            raise CheckpointCorruptedError(step, self._folder(step), "state", "no array metadata")
-        check_matches(saved, target, step, cast)
-        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
-        args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract))
-        tree = self._read(step, "arrays", lambda: self._manager.restore(step, args=args))["state"]
-        rng = tree["rng"]
-        if _key_data(state.rng) is not state.rng:  # a typed key: saved as its raw data
-            rng = jax.random.wrap_key_data(rng, impl=jax.random.key_impl(state.rng))
-        new_state = state.replace(
-            step=tree["step"], params=tree["params"], opt_state=tree["opt_state"],
-            rng=rng, extras=tree["extras"],
-        )  # fmt: skip
-        return Restored(
-            new_state, tree["early_stopping"], meta["epoch"], meta["batch"], meta["seed"],
-            meta["history"], step, meta.get("loop", {}),
-        )  # fmt: skip
+    def restore_progress(self, progress: Progress, **kwargs: Any) -> Progress:
+        """The record saved by :meth:`save_progress` (or by the first release's ``fit``),
+        restored into the structure of ``progress``; ``kwargs`` as in :meth:`restore`."""
+        restored = self.restore(progress.state, early_stopping=progress.early_stopping_state,
+                                **kwargs)  # fmt: skip
+        return Progress.from_restored(restored)
 
     def wait(self) -> None:
         """Block until pending asynchronous saves are on disk."""
@@ -376,18 +299,3 @@ class Checkpointer:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-
-def _json_dict(loop: dict[str, Any] | None) -> dict[str, Any]:
-    if loop is None:
-        return {}
-    try:
-        if not isinstance(loop, dict):
-            raise TypeError(f"a {type(loop).__name__}")
-        json.dumps(loop)
-    except (TypeError, ValueError) as error:
-        raise TypeError(
-            f"loop must be a JSON-serialisable dict, got {error}; convert arrays to lists "
-            "or numbers (float(x), x.tolist()) before saving"
-        ) from None
-    return loop

@@ -107,10 +107,22 @@ class Batches:
 
     def epoch(self, epoch: int, start: int = 0) -> Iterator[ArrayTree]:
         """The batches of ``epoch``, from batch number ``start`` on (to resume mid-epoch)."""
-        order = self.order(epoch)
+        order, arrays = self.order(epoch), jax.tree.map(np.asarray, self.data)
         for i in range(start, len(self)):
-            index = order[i * self.batch_size : (i + 1) * self.batch_size]
-            yield jax.tree.map(lambda x, index=index: np.asarray(x)[index], self.data)
+            yield take_batches(arrays, order, i, 1, self.batch_size)
+
+
+def take_batches(data: ArrayTree, order: Any, first: int, count: int, batch_size: int) -> Any:
+    """Batches ``first`` to ``first + count`` of the examples of ``data`` in ``order``, in
+    one gather: one batch (the last may be shorter) when ``count`` is 1, else a stack of
+    ``count`` full batches on a new leading axis. NumPy or ``jnp`` (inside ``jit``) alike.
+
+    The one place a :class:`Batches` is cut: its epochs, ``fit``'s stacks of batches,
+    evaluation in order and ``fit_compiled``'s epochs.
+    """
+    rows = order[first * batch_size : (first + count) * batch_size]
+    shape = (count, batch_size) if count > 1 else (rows.shape[0],)
+    return jax.tree.map(lambda x: x[rows].reshape(*shape, *x.shape[1:]), data)
 
 
 class Standardization(NamedTuple):

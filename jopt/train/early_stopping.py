@@ -32,12 +32,12 @@ class EarlyStoppingState(NamedTuple):
     """State of :class:`EarlyStopping`: arrays only, so it jits, scans and checkpoints."""
 
     best: jax.Array  # float32 scalar, best metric so far (+inf for "min", -inf for "max")
-    best_step: jax.Array  # int32 scalar, step of the best metric (-1 before any)
+    best_epoch: jax.Array  # int32 scalar, step of the best metric (-1 before any)
     wait: jax.Array  # int32 scalar, evaluations since the last improvement
     stopped: jax.Array  # bool scalar, True once training should stop
-    stopped_step: jax.Array  # int32 scalar, step at which it stopped (-1 while running)
+    stopped_epoch: jax.Array  # int32 scalar, step at which it stopped (-1 while running)
     has_improved: jax.Array  # bool scalar, whether the last evaluation improved
-    best_params: Any  # params at best_step when restore_best, else None
+    best_params: Any  # params at best_epoch when restore_best, else None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,7 +54,7 @@ class EarlyStopping:
     ``monitor="grad_norm"`` (see ``make_train_step(grad_norm=True)``) that is
     gradient-based early stopping, "stop once the gradient is small".
 
-    Evaluations are counted in epochs (``best_step`` and ``stopped_step`` hold the
+    Evaluations are counted in epochs (``best_epoch`` and ``stopped_epoch`` hold the
     epoch of :meth:`update`'s ``epoch`` argument).
 
     Attributes:
@@ -76,7 +76,7 @@ class EarlyStopping:
       >>> state = stopper.init()
       >>> for epoch, loss in enumerate([3.0, 2.0, 2.5, 2.4]):
       ...     state = stopper.update(state, loss, epoch)
-      >>> bool(state.stopped), int(state.best_step)
+      >>> bool(state.stopped), int(state.best_epoch)
       (True, 1)
     """
 
@@ -124,10 +124,10 @@ class EarlyStopping:
         minus_one = jnp.asarray(-1, jnp.int32)
         return EarlyStoppingState(
             best=jnp.asarray(worst, jnp.float32),
-            best_step=minus_one,
+            best_epoch=minus_one,
             wait=zero_count(),
             stopped=jnp.asarray(False),
-            stopped_step=minus_one,
+            stopped_epoch=minus_one,
             has_improved=jnp.asarray(False),
             # A copy, so that donating the live params does not delete the best ones.
             best_params=jax.tree.map(jnp.copy, params) if self.restore_best else None,
@@ -153,7 +153,7 @@ class EarlyStopping:
           state: the state from :meth:`init` or the previous update.
           metric: the monitored metric's value (a scalar).
           epoch: the epoch (evaluation index) it was measured at; compared with
-            ``start_from_epoch`` and recorded in ``best_step``/``stopped_step``.
+            ``start_from_epoch`` and recorded in ``best_epoch``/``stopped_epoch``.
           params: the params that produced it (required when ``restore_best``).
         """
         if self.restore_best and params is None:
@@ -178,10 +178,10 @@ class EarlyStopping:
             best_params = jtree.where(improved, params, state.best_params)
         return EarlyStoppingState(
             best=jnp.where(improved, metric, state.best),
-            best_step=jnp.where(improved, epoch, state.best_step),
+            best_epoch=jnp.where(improved, epoch, state.best_epoch),
             wait=wait.astype(jnp.int32),
             stopped=state.stopped | stop_now,
-            stopped_step=jnp.where(stop_now, epoch, state.stopped_step),
+            stopped_epoch=jnp.where(stop_now, epoch, state.stopped_epoch),
             has_improved=improved,
             best_params=best_params,
         )

@@ -13,6 +13,7 @@ import numpy as np
 from jopt import _check, tree
 from jopt._flat._tree import model_params
 from jopt.base import GradientTransformation, Params, apply_updates
+from jopt.train._step import finite_step
 from jopt.train.early_stopping import EarlyStopping, EarlyStoppingState
 from jopt.tune._results import Results, Trial
 
@@ -39,7 +40,7 @@ class PopulationResult(NamedTuple):
         for k in range(len(self.history)):
             config = {n: float(self.hyperparams[n][k]) for n in names}
             stopped = bool(self.stopping.stopped[k])
-            step = int(self.stopping.stopped_step[k]) if stopped else self.history.shape[1] - 1
+            step = int(self.stopping.stopped_epoch[k]) if stopped else self.history.shape[1] - 1
             trials.append(Trial(config, float(self.stopping.best[k]), step, stopped))
         return Results(tuple(trials), mode)
 
@@ -71,13 +72,15 @@ def _member_program(
         def train_step(carry, step):
             params_, opt_state_, stopped = carry
             batch = jax.tree.map(lambda b: b[step % num_batches], batches)
-            grads = jax.grad(lambda p: loss_fn(model_params(p), batch, **extra(hyperparams)))(
-                params_
-            )
+            loss, grads = jax.value_and_grad(
+                lambda p: loss_fn(model_params(p), batch, **extra(hyperparams))
+            )(params_)
             updates, new_opt_state = tx.update(grads, opt_state_, params_)
-            # A stopped member keeps its params and state: the population runs in lockstep.
-            params_ = tree.where(stopped, params_, apply_updates(params_, updates))
-            opt_state_ = tree.where(stopped, opt_state_, new_opt_state)
+            # A stopped member keeps its params and state (the population runs in
+            # lockstep), and so does one whose step is bad, as in jopt.train.fit.
+            keep = stopped | ~finite_step(loss, grads)
+            params_ = tree.where(keep, params_, apply_updates(params_, updates))
+            opt_state_ = tree.where(keep, opt_state_, new_opt_state)
             return (params_, opt_state_, stopped), None
 
         def evaluation_period(carry, evaluation):
@@ -132,7 +135,9 @@ def train_population(
       params: initial params, shared by all members; a :class:`jopt.FlatTree` (the fast
         path for many small leaves) reaches ``loss_fn`` and ``eval_fn`` as ``to_tree()``.
       batches: a pytree of arrays with a leading batch-index axis; step ``t`` uses batch
-        ``t mod num_batches``.
+        ``t mod num_batches``. A step whose loss or gradient holds an inf or a NaN is not
+        applied (the member's params and optimizer state stay), as in
+        :func:`jopt.train.fit`.
       num_steps: optimizer steps per member, a multiple of ``eval_every``.
       eval_every: evaluate every this many steps (evaluation ``i`` follows step
         ``(i + 1) * eval_every``; early stopping counts evaluations).

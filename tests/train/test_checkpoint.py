@@ -326,3 +326,28 @@ def test_tiny_checkpoint_benchmark_prints_every_measure(capsys, tmp_path):
     for measure in ("save", "restore", "async save, blocking", "async save, total", "hashing"):
         assert measure in out
     assert os.listdir(tmp_path) == []  # the benchmark removes what it wrote
+
+
+def test_a_callers_error_during_restore_propagates_instead_of_falling_back(tmp_path, monkeypatch):
+    # Only a damaged file may send a restore to an older checkpoint (issue 24.5).
+    import warnings
+
+    from jopt.train import _integrity
+
+    with Checkpointer(tmp_path / "run", keep_last=2, async_save=False) as ckpt:
+        ckpt.save(new_state())
+        ckpt.save(advanced(new_state(), 1))
+
+        def buggy(step):
+            raise TypeError("a bug in the caller's code")
+
+        monkeypatch.setattr(ckpt._manager, "item_metadata", buggy)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no "skipping it" fallback warning either
+            with pytest.raises(TypeError, match="a bug in the caller's code"):
+                ckpt.restore(new_state())
+    assert _integrity.is_damage(FileNotFoundError("gone"))
+    assert _integrity.is_damage(json.JSONDecodeError("bad", "{", 0))
+    assert _integrity.is_damage(ValueError('DATA_LOSS: Error reading "step/.zarray"'))
+    assert not _integrity.is_damage(ValueError("shapes do not match"))
+    assert not _integrity.is_damage(KeyError("params"))

@@ -51,8 +51,8 @@ def run_scan(stopper, metrics):
 
 
 def summary(state):
-    stopped = int(state.stopped_step) if bool(state.stopped) else None
-    return stopped, int(state.best_step), float(state.best)
+    stopped = int(state.stopped_epoch) if bool(state.stopped) else None
+    return stopped, int(state.best_epoch), float(state.best)
 
 
 CONFIGS = [
@@ -104,13 +104,13 @@ def test_flax_stops_one_evaluation_later(patience):
     metrics = [4.0, 3.0] + [3.0] * 6
     ours = run_eager(EarlyStopping(min_delta=1e-3, patience=patience), metrics)
     keras_stop = keras_reference(metrics, min_delta=1e-3, patience=patience)[0]
-    assert int(ours.stopped_step) == keras_stop == 1 + max(patience, 1)
+    assert int(ours.stopped_epoch) == keras_stop == 1 + max(patience, 1)
     assert flax_stop_epoch(metrics, 1e-3, patience) == keras_stop + (patience > 0)
     # flax's own docstring sequence: it runs through a plateau of 2 that Keras stops on.
     docs = [4.0, 3.0, 3.0, 3.0, 2.0, 2.0, 2.0, 2.0, 1.0, 1.0]
     if patience == 2:
         assert flax_stop_epoch(docs, 1e-3, 2) == 7
-        assert int(run_eager(EarlyStopping(min_delta=1e-3, patience=2), docs).stopped_step) == 3
+        assert int(run_eager(EarlyStopping(min_delta=1e-3, patience=2), docs).stopped_epoch) == 3
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
@@ -127,7 +127,7 @@ def test_restore_best_keeps_params_and_jits():
     update = jax.jit(stopper.update)
     for step, acc in enumerate([0.1, 0.5, 0.4, 0.3]):
         state = update(state, acc, step, {"w": jnp.full(2, float(step))})
-    assert bool(state.stopped) and int(state.stopped_step) == 2
+    assert bool(state.stopped) and int(state.stopped_epoch) == 2
     np.testing.assert_array_equal(state.best_params["w"], [1.0, 1.0])
     with pytest.raises(ValueError, match="params must be given"):
         stopper.init()
@@ -172,9 +172,9 @@ def test_min_delta_given_a_schedule_names_it_and_the_fix():
 def test_update_takes_the_epoch_by_name():
     stopper = EarlyStopping(patience=0, start_from_epoch=2)
     state = stopper.update(stopper.init(), 1.0, epoch=1)  # ignored: before start_from_epoch
-    assert int(state.best_step) == -1
+    assert int(state.best_epoch) == -1
     state = stopper.update(state, 1.0, epoch=2)
-    assert int(state.best_step) == 2
+    assert int(state.best_epoch) == 2
 
 
 @pytest.mark.parametrize("mode, values, stop_at", [
@@ -190,7 +190,7 @@ def test_stopping_threshold_stops_the_evaluation_it_is_reached_exactly(mode, val
     for epoch, value in enumerate(values):
         state = stopper.update(state, value, epoch)
         assert bool(state.stopped) == (epoch >= stop_at), epoch
-    assert int(state.stopped_step) == stop_at
+    assert int(state.stopped_epoch) == stop_at
 
 
 def test_stopping_threshold_in_a_scan_equals_eager():
@@ -205,4 +205,4 @@ def test_stopping_threshold_in_a_scan_equals_eager():
     eager = stopper.init()
     for epoch, value in enumerate(values):
         eager = stopper.update(eager, value, epoch)
-    assert int(scanned.stopped_step) == int(eager.stopped_step) == 4
+    assert int(scanned.stopped_epoch) == int(eager.stopped_epoch) == 4

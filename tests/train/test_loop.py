@@ -47,7 +47,9 @@ def test_fit_and_fit_compiled_agree():
     compiled = fit_compiled(new_state(), STEP, train, **kwargs)
     assert host.stop_reason == compiled.stop_reason == "early_stopping"
     assert len(host.history) == len(compiled.history) < 30
-    assert int(host.early_stopping.stopped_step) == int(compiled.early_stopping.stopped_step)
+    assert int(host.early_stopping_state.stopped_epoch) == int(
+        compiled.early_stopping_state.stopped_epoch
+    )
     jax.tree.map(
         lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
         host.state.params,
@@ -59,9 +61,9 @@ def test_fit_and_fit_compiled_agree():
         for key in ("loss", "val_loss", "val_mae"):
             np.testing.assert_allclose(a[key], b[key], rtol=1e-5)
     # restore_best: the returned params are those of the best epoch, not the last.
-    best = int(host.early_stopping.best_step)
+    best = int(host.early_stopping_state.best_epoch)
     assert best < len(host.history) - 1
-    assert host.history["val_loss"][best] == pytest.approx(float(host.early_stopping.best))
+    assert host.history["val_loss"][best] == pytest.approx(float(host.early_stopping_state.best))
     restored_loss = float(eval_fn(host.state.params, val)["loss"])
     assert restored_loss == pytest.approx(host.history["val_loss"][best], rel=1e-5)
 

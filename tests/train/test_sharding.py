@@ -71,7 +71,7 @@ def _sharded_run(mesh, axis):
     batch = shard_batch(BATCH, mesh)
     for _ in range(3):
         state, metrics = step(state, batch)
-    assert step._cache_size() == 1
+    assert step.jitted._cache_size() == 1
     return state, shardings, metrics
 
 

@@ -161,3 +161,31 @@ def test_population_calls_loss_fn_as_train_does_and_passes_hyperparams_only_when
     assert seen and all(kwargs == ["hyperparams"] for kwargs in seen)
     with pytest.raises(TypeError, match="with_hyperparams must be True or False"):
         tune.train_population(**common, with_hyperparams="yes")
+
+
+def test_a_bad_step_is_skipped_like_fit_skips_it():
+    # Batch 1 of 3 gives a NaN loss (and gradient): every member skips it, as fit does.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 4, 2)).astype(np.float32)
+    y = (x @ np.array([1.0, -1.0], np.float32)).astype(np.float32)
+    x[1, 0, 0] = np.nan
+    batches = {"x": jnp.asarray(x), "y": jnp.asarray(y)}
+
+    def loss_fn(params, batch):
+        return jnp.mean((batch["x"] @ params["w"] - batch["y"]) ** 2)
+
+    lrs = [0.05, 0.1]
+    result = tune.train_population(
+        jopt.sgd, {"learning_rate": lrs}, loss_fn, lambda p: jnp.sum(p["w"] ** 2),
+        {"w": jnp.zeros(2)}, batches, num_steps=6, eval_every=3,
+    )  # fmt: skip
+    step = jopt.train.make_train_step(loss_fn, donate=False)
+    for k, lr in enumerate(lrs):
+        state = jopt.train.TrainState.create({"w": jnp.zeros(2)}, jopt.sgd(lr))
+        fitted = jopt.train.fit(
+            state, step, [jax.tree.map(lambda b, i=i: b[i], batches) for i in range(3)],
+            epochs=2, progress=False, max_nonfinite=None,
+        )  # fmt: skip
+        assert fitted.skipped_steps == 2
+        np.testing.assert_allclose(result.params["w"][k], fitted.state.params["w"], rtol=1e-6)
+        assert np.isfinite(result.params["w"][k]).all()
