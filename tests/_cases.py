@@ -548,6 +548,16 @@ CONTRIB: list[Case] = [
     _contrib("sophia", _c.sophia, {"learning_rate": 0.05, "update_interval": 3,
                                    "hessian_diagonal_fn": jopt.stateless(_gauss_newton_diag)}),
 ]  # fmt: skip
+# optax has no SOAP: tests/contrib/test_soap.py checks it against the reference soap.py.
+# A refresh every 3 steps crosses both branches of lax.cond. max_precond_dim=2 keeps every
+# factor of these trees full-rank: a rank-deficient factor (a 3x3 one of a 2x3 leaf) has a
+# null space where the second gradient (equal to the first: step 1 moves nothing) is only
+# rounding noise, which Adam's division turns into an O(1) step of arbitrary sign, so two
+# programs (plain, under MultiSteps' cond) would agree only in exact arithmetic.
+CONTRIB += [
+    Case("contrib.soap", _c.soap, {"learning_rate": 0.05, "precondition_frequency": 3,
+                                   "max_precond_dim": 2}, optax=None, steps=12, eager_steps=4),
+]  # fmt: skip
 
 # --- schedules: reduce on plateau ----------------------------------------------
 

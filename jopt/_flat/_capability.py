@@ -37,7 +37,7 @@ _ELEMENTWISE = frozenset(
     scale_by_optimistic_gradient scale_by_polyak scale_by_radam scale_by_rms scale_by_rprop
     scale_by_rss scale_by_schedule scale_by_sign scale_by_simplified_ademamix
     scale_by_stddev scale_by_yogi scale_by_zoom_linesearch set_to_zero snapshot trace
-    zero_nans
+    zero_nans _decay_stepped_params
     """.split()
 )
 _PER_LEAF = frozenset(
@@ -67,6 +67,7 @@ _LEAF_SHAPES = {
     "scale_by_muon": "it orthogonalises each matrix",
     "scale_by_shape": "it scales each leaf by its matrix shape",
     "scale_by_sm3": "it keeps one accumulator per axis of each leaf",
+    "scale_by_soap": "it rotates each matrix into the eigenbases of its Kronecker factors",
 }
 # Wrappers of a function jopt cannot inspect: unknown, like a transform of your own.
 _USER_FUNCTIONS = {

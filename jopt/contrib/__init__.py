@@ -41,6 +41,7 @@ from jopt.contrib._schedule_free import (
     schedule_free_eval_params,
     schedule_free_sgd,
 )
+from jopt.contrib._soap import ScaleBySoapState, scale_by_soap, soap
 from jopt.contrib._sophia import (
     HutchinsonState,
     SophiaState,
@@ -113,4 +114,7 @@ __all__ = [
     "simplified_ademamix",
     "sophia",
     "split_real_and_imaginary",
+    "ScaleBySoapState",
+    "scale_by_soap",
+    "soap",
 ]
