@@ -558,6 +558,15 @@ CONTRIB += [
     Case("contrib.soap", _c.soap, {"learning_rate": 0.05, "precondition_frequency": 3,
                                    "max_precond_dim": 2}, optax=None, steps=12, eager_steps=4),
 ]  # fmt: skip
+# Low-bit states (no optax twin; tests/contrib/test_quantized_adam.py checks them against
+# torchao): tiny blocks and no size threshold, so that the registry's small leaves quantize.
+CONTRIB += [
+    Case("contrib.adamw_8bit", _c.adamw_8bit, {"learning_rate": 0.05, "weight_decay": 0.01,
+                                               "block_size": 4, "min_size": 4}),
+    Case("contrib.adamw_4bit", _c.adamw_4bit, {"learning_rate": _schedule, "block_size": 2,
+                                               "min_size": 2}),
+    Case("contrib.adam_8bit", _c.adam_8bit, {"learning_rate": 0.05}),
+]  # fmt: skip
 
 # --- schedules: reduce on plateau ----------------------------------------------
 

@@ -200,6 +200,14 @@ def integer(name: str, value: Any, minimum: int = 0, fix: str | None = None) -> 
         _fail(name, f"an integer >= {minimum}", value, fix or f"pass an integer >= {minimum}")
 
 
+def even_integer(name: str, value: Any, minimum: int = 2, fix: str | None = None) -> None:
+    """An integer >= ``minimum`` that is even (e.g. a block of packed 4-bit codes)."""
+    fix = fix or f"pass an even integer >= {minimum}"
+    integer(name, value, minimum, fix)
+    if not isinstance(value, jax.core.Tracer) and int(value) % 2:
+        _fail(name, "even", value, fix)
+
+
 def whole_number(name: str, value: Any, minimum: int = 0, fix: str | None = None) -> float | None:
     """A count of steps, as optax's schedules take it: a whole number >= ``minimum``.
 

@@ -61,6 +61,7 @@ _LEAF_SHAPES = {
     "hutchinson_estimator_diag_hessian": "it draws its probe vectors leaf by leaf",
     "per_example_global_norm_clip": "it reads the leading batch axis of every leaf",
     "per_example_layer_norm_clip": "it reads the leading batch axis of every leaf",
+    "scale_by_adam_quantized": "it quantizes each leaf's moments in blocks of that leaf's values",
     "scale_by_distance_over_gradients": "it keeps a distance and a gradient sum per leaf",
     "scale_by_factored_rms": "it factors each matrix into row and column statistics",
     "scale_by_galore": "it projects each matrix onto a low-rank subspace",

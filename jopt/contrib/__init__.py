@@ -33,6 +33,15 @@ from jopt.contrib._privacy import (
     dpsgd,
 )
 from jopt.contrib._prodigy import ProdigyState, prodigy
+from jopt.contrib._quantize import QuantizedArray
+from jopt.contrib._quantized_adam import (
+    ScaleByAdamQuantizedState,
+    adam_4bit,
+    adam_8bit,
+    adamw_4bit,
+    adamw_8bit,
+    scale_by_adam_quantized,
+)
 from jopt.contrib._sam import NormalizeState, SAMState, normalize, sam
 from jopt.contrib._schedule_free import (
     ScheduleFreeState,
@@ -52,6 +61,13 @@ from jopt.contrib._sophia import (
 from jopt.transforms._plateau import ReduceLROnPlateauState, reduce_on_plateau
 
 __all__ = [
+    "QuantizedArray",
+    "ScaleByAdamQuantizedState",
+    "adam_4bit",
+    "adam_8bit",
+    "adamw_4bit",
+    "adamw_8bit",
+    "scale_by_adam_quantized",
     "COCOBState",
     "DAdaptAdamWState",
     "DifferentiallyPrivateAggregateState",
