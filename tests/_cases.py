@@ -568,6 +568,19 @@ CONTRIB += [
     Case("contrib.adam_8bit", _c.adam_8bit, {"learning_rate": 0.05}),
 ]  # fmt: skip
 
+# PSGD Kron: optax has none; tests/contrib/test_kron.py checks it against psgd-jax 0.2.9.
+# A refit every other step, weight decay and a fast anneal reach the counter's branches.
+CONTRIB += [
+    Case("contrib.kron", _c.kron, {"learning_rate": 0.05, "weight_decay": 0.01,
+                                   "preconditioner_update_probability": 0.5},
+         optax=None, steps=12, eager_steps=4),
+    Case("contrib.kron-schedule", _c.kron,
+         {"learning_rate": _schedule, "memory_save_mode": "one_diag", "b1": 0.8,
+          "preconditioner_update_probability": _c.precond_update_prob_schedule(
+              flat_start=2, decay=0.3, min_prob=0.25)},
+         optax=None, steps=12, eager_steps=4),
+]  # fmt: skip
+
 # --- schedules: reduce on plateau ----------------------------------------------
 
 

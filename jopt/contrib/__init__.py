@@ -22,6 +22,12 @@ from jopt.contrib._complex_valued import (
 from jopt.contrib._dadapt import DAdaptAdamWState, dadapt_adamw
 from jopt.contrib._dog import DoGState, DoWGState, dog, dowg, scale_by_dog, scale_by_dowg
 from jopt.contrib._galore import GaLoreDimensionNumbers, GaLoreState, galore, scale_by_galore
+from jopt.contrib._kron import (
+    ScaleByKronState,
+    kron,
+    precond_update_prob_schedule,
+    scale_by_kron,
+)
 from jopt.contrib._madgrad import MadgradState, madgrad, scale_by_madgrad
 from jopt.contrib._mechanize import MechanicState, mechanize
 from jopt.contrib._momo import MomoAdamState, MomoState, momo, momo_adam
@@ -133,4 +139,8 @@ __all__ = [
     "ScaleBySoapState",
     "scale_by_soap",
     "soap",
+    "ScaleByKronState",
+    "kron",
+    "precond_update_prob_schedule",
+    "scale_by_kron",
 ]
