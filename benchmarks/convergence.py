@@ -1,0 +1,270 @@
+"""``python -m benchmarks.convergence``: how fast each optimizer trains two small models,
+against AdamW with the same kind of learning-rate sweep.
+
+Tasks (:mod:`benchmarks._convergence_tasks`): an MLP on scikit-learn's digits and a 2-layer
+transformer LM on synthetic second-order Markov text. Each optimizer of :data:`OPTIMIZERS`
+runs its learning-rate grid on seed 0; its best learning rate is the one with the lowest
+final held-out loss. The target of a task is AdamW's best final loss times
+:data:`TARGET_FACTOR`; "steps to target" is the first evaluation at or below it. With
+``--seeds N`` the best learning rate of each optimizer runs again on seeds 1 .. N-1 (a seed
+fixes the initial parameters and the batch order, the same for every optimizer).
+
+Each optimizer compiles one program per task: ``chunk`` steps under ``lax.scan``, buffers
+donated, the learning rate in the state (:func:`jopt.inject_hyperparams`), so the whole
+sweep reuses it. A step's wall time is the median, over every timed chunk of the sweep
+(each run's first chunk is warm-up), of the chunk's seconds over its steps: a chunk spans
+whole periods of a preconditioner's refresh, so the refresh is amortized in the figure.
+
+Adding an optimizer is one line in :data:`OPTIMIZERS`: a factory taking ``learning_rate``
+and the learning rates to sweep.
+
+Example::
+
+    python -m benchmarks.convergence --seeds 3 --docs
+    python -m benchmarks.convergence --quick --optimizers adamw,muon --out /tmp/c
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import pathlib
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import jopt
+from benchmarks._convergence_report import update_docs, write_markdown, write_plot
+from benchmarks._convergence_tasks import Task, tasks
+
+# name -> (factory taking ``learning_rate``, learning rates swept). AdamW is the reference.
+OPTIMIZERS: dict[str, tuple[Callable[..., Any], tuple[float, ...]]] = {
+    "adamw": (lambda learning_rate: jopt.adamw(learning_rate), (3e-4, 1e-3, 3e-3, 1e-2)),
+    "muon": (lambda learning_rate: jopt.contrib.muon(learning_rate), (1e-3, 3e-3, 1e-2, 3e-2)),
+    "lion": (lambda learning_rate: jopt.lion(learning_rate), (1e-4, 3e-4, 1e-3, 3e-3)),
+}
+REFERENCE = "adamw"
+TARGET_FACTOR = 1.05
+CHUNK = 20  # steps per compiled call and between evaluations; a multiple of 10, 5, 4, 2
+STEPS = {"digits": 200, "lm": 500}
+QUICK_STEPS = 2 * CHUNK
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.convergence", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--optimizers", default=",".join(OPTIMIZERS), help="comma-separated")
+    parser.add_argument("--tasks", default="digits,lm", help="comma-separated: digits, lm")
+    parser.add_argument("--seeds", type=int, default=1, help="seeds of each best lr (>= 1)")
+    parser.add_argument("--steps", type=int, default=None, help="steps of every run (a multiple "
+                        f"of {CHUNK}); default {STEPS}")  # fmt: skip
+    parser.add_argument("--quick", action="store_true", help="small models, 2 lrs, 40 steps")
+    parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument("--docs", action="store_true", help="also update docs/benchmarks.md")
+    args = parser.parse_args(argv)
+    # The reference runs first: the target comes from it.
+    names = [name for name in args.optimizers.split(",") if name and name != REFERENCE]
+    args.optimizers = [REFERENCE, *names]
+    for name in args.optimizers:
+        if name not in OPTIMIZERS:
+            sys.exit(f"unknown optimizer {name!r}; choose from {', '.join(OPTIMIZERS)}")
+    args.tasks = [name for name in args.tasks.split(",") if name]
+    for name in args.tasks:
+        if name not in tasks():
+            sys.exit(f"unknown task {name!r}; choose from {', '.join(tasks())}")
+    if args.seeds < 1:
+        sys.exit(f"--seeds must be >= 1, got {args.seeds}")
+    if args.steps is not None and (args.steps < 2 * CHUNK or args.steps % CHUNK):
+        sys.exit(f"--steps must be a multiple of {CHUNK} and >= {2 * CHUNK}, got {args.steps}")
+    return args
+
+
+def _chunk_program(task: Task, tx: Any) -> Callable:
+    """``(params, state, data, indices[chunk, batch]) -> (params, state, losses[chunk])``."""
+
+    def chunk(params, state, data, indices):
+        def body(carry, batch_indices):
+            params, state = carry
+            loss, grads = jax.value_and_grad(task.loss)(params, data, batch_indices)
+            updates, state = tx.update(grads, state, params)
+            return (jopt.apply_updates(params, updates), state), loss
+
+        (params, state), losses = jax.lax.scan(body, (params, state), indices)
+        return params, state, losses
+
+    return jax.jit(chunk, donate_argnums=(0, 1))
+
+
+class _Programs(NamedTuple):
+    """The compiled pieces one optimizer's sweep on one task shares."""
+
+    init_params: Callable  # key -> params
+    init_state: Callable  # params -> state (the learning rate of the grid's first value)
+    chunk: Callable  # see _chunk_program
+    evaluate: Callable  # params, data -> (loss, accuracy)
+
+
+def _with_learning_rate(state: Any, learning_rate: float) -> Any:
+    """``state`` of an injected optimizer, with its learning rate set to ``learning_rate``."""
+    old = state.hyperparams["learning_rate"]
+    return state._replace(
+        hyperparams={**state.hyperparams, "learning_rate": jnp.asarray(learning_rate, old.dtype)}
+    )
+
+
+def _train(task: Task, programs: _Programs, learning_rate: float, seed: int, steps: int) -> dict:
+    """One run: evaluations after every chunk and the seconds each chunk took."""
+    params = programs.init_params(jax.random.PRNGKey(seed))
+    state = _with_learning_rate(programs.init_state(params), learning_rate)
+    rng = np.random.default_rng(seed)
+    indices = rng.integers(0, task.train_size, (steps // CHUNK, CHUNK, task.batch_size))
+    evals, seconds, train_losses = [programs.evaluate(params, task.data)], [], []
+    for chunk_indices in indices.astype(np.int32):
+        start = time.perf_counter()
+        params, state, losses = jax.block_until_ready(
+            programs.chunk(params, state, task.data, chunk_indices)
+        )
+        seconds.append((time.perf_counter() - start) / CHUNK)
+        train_losses.append(float(losses.mean()))
+        evals.append(programs.evaluate(params, task.data))
+    loss, accuracy = (np.asarray(v, np.float64) for v in zip(*evals, strict=True))
+    return {
+        "lr": learning_rate,
+        "seed": seed,
+        "steps": [CHUNK * i for i in range(len(evals))],
+        "loss": [float(v) for v in loss],
+        "accuracy": [float(v) for v in accuracy],
+        "train_loss": train_losses,
+        "step_s": seconds,
+    }
+
+
+def _final(run: dict) -> float:
+    value = run["loss"][-1]
+    return value if np.isfinite(value) else float("inf")
+
+
+def _sweep(task: Task, shared: tuple, name: str, seeds: int, steps: int, quick: bool) -> dict:
+    """Every learning rate of ``name`` on seed 0, then its best on the other seeds."""
+    factory, grid = OPTIMIZERS[name]
+    grid = grid[1:3] if quick else grid
+    tx = jopt.inject_hyperparams(factory)(learning_rate=grid[0])
+    init_params, evaluate = shared
+    programs = _Programs(init_params, jax.jit(tx.init), _chunk_program(task, tx), evaluate)
+    params = init_params(jax.random.PRNGKey(0))
+    state = programs.init_state(params)
+    indices = np.zeros((CHUNK, task.batch_size), np.int32)
+    start = time.perf_counter()
+    programs.chunk.lower(params, state, task.data, indices).compile()
+    compile_s = time.perf_counter() - start
+    runs = [_train(task, programs, lr, 0, steps) for lr in grid]
+    best = min(runs, key=_final)
+    repeats = [best] + [_train(task, programs, best["lr"], s, steps) for s in range(1, seeds)]
+    return {"optimizer": name, "compile_s": compile_s, "runs": runs, "seeds": repeats}
+
+
+def _steps_to(run: dict, target: float) -> int | None:
+    return next((s for s, v in zip(run["steps"], run["loss"], strict=True) if v <= target), None)
+
+
+def _spread(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for one value)."""
+    std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    return float(np.mean(values)), std
+
+
+def summarize(sweeps: list[dict]) -> tuple[float, list[dict]]:
+    """The task's target and one row per optimizer (see the module docstring)."""
+    reference = next(s for s in sweeps if s["optimizer"] == REFERENCE)
+    target = TARGET_FACTOR * min(_final(run) for run in reference["runs"])
+    rows = []
+    for sweep in sweeps:
+        best = min(sweep["runs"], key=_final)
+        # Each run's first chunk is its warm-up; a chunk is CHUNK steps.
+        timed = [s for run in sweep["runs"] + sweep["seeds"][1:] for s in run["step_s"][1:]]
+        finals = [run["loss"][-1] for run in sweep["seeds"]]
+        accuracies = [run["accuracy"][-1] for run in sweep["seeds"]]
+        rows.append({
+            "optimizer": sweep["optimizer"],
+            "best_lr": best["lr"],
+            "final_loss": best["loss"][-1],
+            "final_accuracy": best["accuracy"][-1],
+            "steps_to_target": _steps_to(best, target),
+            "step_ms": 1e3 * statistics.median(timed),
+            "compile_s": sweep["compile_s"],
+            "seeds": len(finals),
+            "seed_loss": _spread(finals),
+            "seed_accuracy": _spread(accuracies),
+            "sweep": {str(r["lr"]): [r["loss"][-1], _steps_to(r, target)] for r in sweep["runs"]},
+        })  # fmt: skip
+    adamw_ms = next(r["step_ms"] for r in rows if r["optimizer"] == REFERENCE)
+    for row in rows:
+        row["step_ratio"] = row["step_ms"] / adamw_ms
+    return target, rows
+
+
+def run(args: argparse.Namespace) -> dict:
+    results: dict[str, Any] = {
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+        f"load average {os.getloadavg()[0]:.1f} at the start",
+        "device": str(jax.devices()[0].device_kind),
+        "jax": jax.__version__,
+        "command": "python -m benchmarks.convergence " + " ".join(sys.argv[1:]),
+        "chunk": CHUNK,
+        "target_factor": TARGET_FACTOR,
+        "tasks": {},
+    }
+    builders = tasks(args.quick)
+    for task_name in args.tasks:
+        task = builders[task_name]()
+        steps = args.steps or (QUICK_STEPS if args.quick else STEPS[task_name])
+        shared, sweeps = (jax.jit(task.init), jax.jit(task.evaluate)), []
+        for name in args.optimizers:
+            sweeps.append(_sweep(task, shared, name, args.seeds, steps, args.quick))
+            row = summarize(sweeps)[1][-1]
+            print(f"{task_name:>6} {name:>12}: best lr {row['best_lr']:g}, final loss "
+                  f"{row['final_loss']:.4f}, {row['step_ms']:.2f} ms/step", flush=True)  # fmt: skip
+        target, rows = summarize(sweeps)
+        print(f"{task_name:>6} target loss {target:.4f} (AdamW's best final x {TARGET_FACTOR})")
+        results["tasks"][task_name] = {
+            "description": task.description,
+            "steps": steps,
+            "floor": task.floor,
+            "target": target,
+            "rows": rows,
+            "sweeps": sweeps,
+        }
+    results["finished"] = datetime.datetime.now(datetime.UTC).strftime("%H:%M UTC")
+    return results
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = _parse(argv)
+    start = time.perf_counter()
+    results = run(args)
+    results["wall_s"] = time.perf_counter() - start
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "convergence.json").write_text(json.dumps(results, indent=1))
+    write_markdown(results, out / "convergence.md")
+    write_plot(results, out / "convergence.png")
+    print(f"{results['wall_s']:.0f} s; wrote {out}/convergence.json, convergence.md, "
+          "convergence.png")  # fmt: skip
+    if args.docs:
+        update_docs(results, out / "convergence.png")
+    return results
+
+
+if __name__ == "__main__":
+    main()
