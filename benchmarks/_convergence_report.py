@@ -57,9 +57,10 @@ def _task_table(name: str, task: dict, factor: float) -> list[str]:
 def markdown(results: dict, figure: str | None = None) -> str:
     """The tables of every task (and the figure, if its path is given)."""
     lines = [
-        f"Run {results['date']} on {results['machine']} (`{results['device']}`), jax "
-        f"{results['jax']}, {results.get('wall_s', 0):.0f} s in all: `{results['command']}`. "
-        f"Steps are timed in compiled chunks of {results['chunk']}.",
+        f"Run {results['date']} on {results['machine']} (`{results['device']}`; 1-minute load "
+        f"average {results['load_start']:.1f} at the start, {results['load_end']:.1f} at the "
+        f"end), jax {results['jax']}, {results.get('wall_s', 0):.0f} s in all: "
+        f"`{results['command']}`. Steps are timed in compiled chunks of {results['chunk']}.",
         "",
     ]
     for name, task in results["tasks"].items():
@@ -138,6 +139,17 @@ def write_plot(results: dict, path: pathlib.Path) -> None:
     figure.savefig(path, dpi=100)
 
 
+def _rounded(value):
+    """``value`` with every float rounded to 5 significant digits (for the committed copy)."""
+    if isinstance(value, float):
+        return float(f"{value:.5g}")
+    if isinstance(value, dict):
+        return {key: _rounded(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_rounded(item) for item in value]
+    return value
+
+
 def update_docs(results: dict, plot: pathlib.Path, docs: pathlib.Path = DOCS) -> None:
     """Copy the figure and the raw numbers into ``docs/figures`` and replace the generated
     part of ``docs/benchmarks.md`` (between its convergence markers)."""
@@ -149,7 +161,7 @@ def update_docs(results: dict, plot: pathlib.Path, docs: pathlib.Path = DOCS) ->
             "convergence tables go"
         )
     shutil.copyfile(plot, docs / FIGURE)
-    (docs / RAW).write_text(json.dumps(results, indent=1))
+    (docs / RAW).write_text(json.dumps(_rounded(results), separators=(",", ":")) + "\n")
     head, rest = text.split(BEGIN, 1)
     tail = rest.split(END, 1)[1]
     body = markdown(results, FIGURE) + f"\nThe raw numbers: [`{RAW}`]({RAW}).\n"

@@ -11,9 +11,13 @@ fixes the initial parameters and the batch order, the same for every optimizer).
 
 Each optimizer compiles one program per task: ``chunk`` steps under ``lax.scan``, buffers
 donated, the learning rate in the state (:func:`jopt.inject_hyperparams`), so the whole
-sweep reuses it. A step's wall time is the median, over every timed chunk of the sweep
-(each run's first chunk is warm-up), of the chunk's seconds over its steps: a chunk spans
-whole periods of a preconditioner's refresh, so the refresh is amortized in the figure.
+sweep reuses it. A step's wall time (``ms/step``) is timed after the sweeps, the programs
+of every optimizer interleaved (A B C A B C ..., :func:`benchmarks._timing.interleaved_medians`,
+so that a change of the machine's load falls on all of them alike), each continuing from its
+best run's final state: the median of :data:`TIMED_CHUNKS` chunks, over the chunk's steps. A
+chunk spans whole periods of a preconditioner's refresh, so the refresh is amortized in the
+figure. The JSON also keeps each sweep's own median chunk (``sweep_step_ms``; each run's first
+chunk is warm-up).
 
 Adding an optimizer is one line in :data:`OPTIMIZERS`: a factory taking ``learning_rate``
 and the learning rates to sweep.
@@ -45,6 +49,7 @@ import numpy as np
 import jopt
 from benchmarks._convergence_report import update_docs, write_markdown, write_plot
 from benchmarks._convergence_tasks import Task, tasks
+from benchmarks._timing import interleaved_medians
 
 # name -> (factory taking ``learning_rate``, learning rates swept). AdamW is the reference.
 OPTIMIZERS: dict[str, tuple[Callable[..., Any], tuple[float, ...]]] = {
@@ -57,6 +62,7 @@ TARGET_FACTOR = 1.05
 CHUNK = 20  # steps per compiled call and between evaluations; a multiple of 10, 5, 4, 2
 STEPS = {"digits": 200, "lm": 500}
 QUICK_STEPS = 2 * CHUNK
+TIMED_CHUNKS, QUICK_TIMED_CHUNKS = 10, 2  # interleaved rounds of every optimizer's chunk
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -72,6 +78,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", default="benchmarks/results")
     parser.add_argument("--docs", action="store_true", help="also update docs/benchmarks.md")
     args = parser.parse_args(argv)
+    args.command = " ".join(
+        ["python -m benchmarks.convergence", *(sys.argv[1:] if argv is None else argv)]
+    )
     # The reference runs first: the target comes from it.
     names = [name for name in args.optimizers.split(",") if name and name != REFERENCE]
     args.optimizers = [REFERENCE, *names]
@@ -122,8 +131,9 @@ def _with_learning_rate(state: Any, learning_rate: float) -> Any:
     )
 
 
-def _train(task: Task, programs: _Programs, learning_rate: float, seed: int, steps: int) -> dict:
-    """One run: evaluations after every chunk and the seconds each chunk took."""
+def _train(task: Task, programs: _Programs, learning_rate: float, seed: int, steps: int):
+    """One run: its record (evaluations after every chunk, the seconds each chunk took)
+    and its final ``(params, state)``."""
     params = programs.init_params(jax.random.PRNGKey(seed))
     state = _with_learning_rate(programs.init_state(params), learning_rate)
     rng = np.random.default_rng(seed)
@@ -138,7 +148,7 @@ def _train(task: Task, programs: _Programs, learning_rate: float, seed: int, ste
         train_losses.append(float(losses.mean()))
         evals.append(programs.evaluate(params, task.data))
     loss, accuracy = (np.asarray(v, np.float64) for v in zip(*evals, strict=True))
-    return {
+    record = {
         "lr": learning_rate,
         "seed": seed,
         "steps": [CHUNK * i for i in range(len(evals))],
@@ -147,6 +157,7 @@ def _train(task: Task, programs: _Programs, learning_rate: float, seed: int, ste
         "train_loss": train_losses,
         "step_s": seconds,
     }
+    return record, (params, state)
 
 
 def _final(run: dict) -> float:
@@ -154,8 +165,12 @@ def _final(run: dict) -> float:
     return value if np.isfinite(value) else float("inf")
 
 
-def _sweep(task: Task, shared: tuple, name: str, seeds: int, steps: int, quick: bool) -> dict:
-    """Every learning rate of ``name`` on seed 0, then its best on the other seeds."""
+def _sweep(task: Task, shared: tuple, name: str, seeds: int, steps: int, quick: bool):
+    """Every learning rate of ``name`` on seed 0, then its best on the other seeds.
+
+    Returns the sweep's record and what times the best run's program afterwards:
+    ``(step, (params, state), inputs)`` for :func:`benchmarks._timing.interleaved_medians`.
+    """
     factory, grid = OPTIMIZERS[name]
     grid = grid[1:3] if quick else grid
     tx = jopt.inject_hyperparams(factory)(learning_rate=grid[0])
@@ -167,10 +182,14 @@ def _sweep(task: Task, shared: tuple, name: str, seeds: int, steps: int, quick: 
     start = time.perf_counter()
     programs.chunk.lower(params, state, task.data, indices).compile()
     compile_s = time.perf_counter() - start
-    runs = [_train(task, programs, lr, 0, steps) for lr in grid]
-    best = min(runs, key=_final)
-    repeats = [best] + [_train(task, programs, best["lr"], s, steps) for s in range(1, seeds)]
-    return {"optimizer": name, "compile_s": compile_s, "runs": runs, "seeds": repeats}
+    runs, carries = zip(*(_train(task, programs, lr, 0, steps) for lr in grid), strict=True)
+    best = min(range(len(runs)), key=lambda i: _final(runs[i]))
+    repeats = [runs[best]]
+    repeats += [_train(task, programs, grid[best], s, steps)[0] for s in range(1, seeds)]
+    record = {"optimizer": name, "compile_s": compile_s, "runs": list(runs), "seeds": repeats}
+    indices = np.random.default_rng(seeds).integers(0, task.train_size, indices.shape)
+    step = lambda carry, inputs: programs.chunk(*carry, *inputs)[:2]
+    return record, (step, carries[best], (task.data, indices.astype(np.int32)))
 
 
 def _steps_to(run: dict, target: float) -> int | None:
@@ -183,8 +202,9 @@ def _spread(values: list[float]) -> tuple[float, float]:
     return float(np.mean(values)), std
 
 
-def summarize(sweeps: list[dict]) -> tuple[float, list[dict]]:
-    """The task's target and one row per optimizer (see the module docstring)."""
+def summarize(sweeps: list[dict], chunk_s: dict[str, float] | None = None):
+    """The task's target and one row per optimizer (see the module docstring); ``chunk_s``:
+    the interleaved seconds of a chunk of each optimizer, else the sweep's own medians."""
     reference = next(s for s in sweeps if s["optimizer"] == REFERENCE)
     target = TARGET_FACTOR * min(_final(run) for run in reference["runs"])
     rows = []
@@ -192,6 +212,7 @@ def summarize(sweeps: list[dict]) -> tuple[float, list[dict]]:
         best = min(sweep["runs"], key=_final)
         # Each run's first chunk is its warm-up; a chunk is CHUNK steps.
         timed = [s for run in sweep["runs"] + sweep["seeds"][1:] for s in run["step_s"][1:]]
+        sweep_ms = 1e3 * statistics.median(timed)
         finals = [run["loss"][-1] for run in sweep["seeds"]]
         accuracies = [run["accuracy"][-1] for run in sweep["seeds"]]
         rows.append({
@@ -200,7 +221,8 @@ def summarize(sweeps: list[dict]) -> tuple[float, list[dict]]:
             "final_loss": best["loss"][-1],
             "final_accuracy": best["accuracy"][-1],
             "steps_to_target": _steps_to(best, target),
-            "step_ms": 1e3 * statistics.median(timed),
+            "sweep_step_ms": sweep_ms,
+            "step_ms": 1e3 * chunk_s[sweep["optimizer"]] / CHUNK if chunk_s else sweep_ms,
             "compile_s": sweep["compile_s"],
             "seeds": len(finals),
             "seed_loss": _spread(finals),
@@ -216,11 +238,11 @@ def summarize(sweeps: list[dict]) -> tuple[float, list[dict]]:
 def run(args: argparse.Namespace) -> dict:
     results: dict[str, Any] = {
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
-        f"load average {os.getloadavg()[0]:.1f} at the start",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "load_start": os.getloadavg()[0],
         "device": str(jax.devices()[0].device_kind),
         "jax": jax.__version__,
-        "command": "python -m benchmarks.convergence " + " ".join(sys.argv[1:]),
+        "command": args.command,
         "chunk": CHUNK,
         "target_factor": TARGET_FACTOR,
         "tasks": {},
@@ -229,13 +251,15 @@ def run(args: argparse.Namespace) -> dict:
     for task_name in args.tasks:
         task = builders[task_name]()
         steps = args.steps or (QUICK_STEPS if args.quick else STEPS[task_name])
-        shared, sweeps = (jax.jit(task.init), jax.jit(task.evaluate)), []
+        shared, sweeps, timing = (jax.jit(task.init), jax.jit(task.evaluate)), [], {}
         for name in args.optimizers:
-            sweeps.append(_sweep(task, shared, name, args.seeds, steps, args.quick))
+            sweep, timing[name] = _sweep(task, shared, name, args.seeds, steps, args.quick)
+            sweeps.append(sweep)
             row = summarize(sweeps)[1][-1]
             print(f"{task_name:>6} {name:>12}: best lr {row['best_lr']:g}, final loss "
                   f"{row['final_loss']:.4f}, {row['step_ms']:.2f} ms/step", flush=True)  # fmt: skip
-        target, rows = summarize(sweeps)
+        rounds = QUICK_TIMED_CHUNKS if args.quick else TIMED_CHUNKS
+        target, rows = summarize(sweeps, interleaved_medians(timing, rounds, warmup=1))
         print(f"{task_name:>6} target loss {target:.4f} (AdamW's best final x {TARGET_FACTOR})")
         results["tasks"][task_name] = {
             "description": task.description,
@@ -245,7 +269,7 @@ def run(args: argparse.Namespace) -> dict:
             "rows": rows,
             "sweeps": sweeps,
         }
-    results["finished"] = datetime.datetime.now(datetime.UTC).strftime("%H:%M UTC")
+    results["load_end"] = os.getloadavg()[0]
     return results
 
 
