@@ -5,8 +5,12 @@ are traced (a hyperparameter injected into the state by ``inject_hyperparams``)
 cannot be inspected and pass through: they are checked where they were created.
 A schedule (a callable) is accepted only where optax gives it meaning (the learning
 rate, weight decay, ...: the call site says ``schedule=True``); there it is probed at a
-few steps and its values must obey the same rule as a constant. Elsewhere a schedule
-is refused at construction, naming the argument and pointing to ``inject_hyperparams``.
+few steps and its values must obey the same rule as a constant, with one difference:
+a schedule may *reach* the boundary of an open range (a threshold annealed to 0, a
+decay rising to 1) where a constant at it is refused, as a learning rate may decay to 0.
+The same holds for the values ``inject_hyperparams`` computes from a schedule.
+Elsewhere a schedule is refused at construction, naming the argument and pointing to
+``inject_hyperparams``.
 """
 
 from __future__ import annotations
@@ -20,7 +24,12 @@ import numpy as np
 
 # Rules on whole pytrees and on schedules live in their own modules; the call sites use
 # them through this one, as ``check.<rule>``.
-from jopt._check._schedules import PROBE_STEPS, probe_schedule  # noqa: F401
+from jopt._check._schedules import (  # noqa: F401
+    PROBE_STEPS,
+    probe_schedule,
+    scheduled_label,
+    scheduled_values,
+)
 from jopt._check._trees import (  # noqa: F401
     first_mismatch,
     inexact_leaves,
@@ -59,6 +68,9 @@ def number(name: str, value: Any, schedule: bool = False) -> float | None:
 def values(name: str, value: Any, schedule: bool = False) -> list[tuple[str, float]]:
     """``(label, value)`` pairs a range rule must check: the constant itself, or a
     schedule's value at each of :data:`PROBE_STEPS` (empty when not inspectable)."""
+    from_schedule, label = scheduled_label(name)
+    if from_schedule and not callable(value) and not isinstance(value, bool):
+        return _scheduled_value(name, label, value)
     if isinstance(value, bool) or isinstance(value, (str, bytes)) or value is None:
         raise TypeError(f"{name} must be a number, got {value!r} of type {type(value).__name__}")
     if callable(value):
@@ -79,6 +91,21 @@ def values(name: str, value: Any, schedule: bool = False) -> list[tuple[str, flo
     if not math.isfinite(x):
         _fail(name, "a finite number", value, "pass a finite value")
     return [(name, x)]
+
+
+def _scheduled_value(name: str, label: str | None, value: Any) -> list[tuple[str, float]]:
+    """A value ``inject_hyperparams`` computed from a schedule (see :func:`scheduled_values`)."""
+    x = None if label is None else _concrete_scalar(value)
+    if x is None:
+        return []
+    if not math.isfinite(x):
+        _fail(label, "finite", x, f"fix the schedule given for {name}")
+    return [(label, x)]
+
+
+def _reported(name: str, label: str, value: Any, got: float) -> Any:
+    """What a message shows: the constant as passed, or a schedule's value at its step."""
+    return value if label == name else got
 
 
 def finite(name: str, value: Any) -> None:
@@ -131,19 +158,24 @@ def non_negative(
 
 
 def positive(name: str, value: Any, fix: str = "pass a value > 0") -> None:
-    """A finite number > 0 (schedules are refused: see :func:`number`)."""
-    x = number(name, value)
-    if x is not None and x <= 0:
-        _fail(name, "> 0", value, fix)
+    """A finite number > 0 (schedules are refused: see :func:`number`; a value computed from
+    a schedule by ``inject_hyperparams`` may reach 0)."""
+    for label, got in values(name, value):
+        if got < 0 or (got == 0 and label == name):
+            _fail(
+                label, "> 0" if label == name else ">= 0", _reported(name, label, value, got), fix
+            )
 
 
 def unit_interval(
     name: str, value: Any, fix: str = "pass a value in [0, 1) such as 0.9", schedule: bool = False
 ) -> None:
-    """A decay rate: a finite number in [0, 1) (a schedule only where ``schedule``)."""
+    """A decay rate: a finite number in [0, 1) (a schedule only where ``schedule``; a
+    schedule may reach 1)."""
     for label, got in values(name, value, schedule):
-        if not 0 <= got < 1:
-            _fail(label, "in [0, 1)", value if label == name else got, fix)
+        if not 0 <= got < 1 and not (label != name and got == 1):
+            rule = "in [0, 1)" if label == name else "in [0, 1]"
+            _fail(label, rule, _reported(name, label, value, got), fix)
 
 
 def average_decay(name: str, value: Any, example: str = "0.9", schedule: bool = False) -> None:
@@ -171,17 +203,20 @@ def interval(name: str, value: Any, low: float, high: float, fix: str | None = N
 
 
 def open_interval(name: str, value: Any, low: float, high: float, fix: str | None = None) -> None:
-    """A finite number in the open interval (low, high)."""
-    x = number(name, value)
-    if x is not None and not low < x < high:
-        _fail(name, f"in ({low}, {high})", value, fix or f"pass a value in ({low}, {high})")
+    """A finite number in the open interval (low, high) (a schedule's value may reach the ends)."""
+    for label, got in values(name, value):
+        if not low < got < high and not (label != name and low <= got <= high):
+            rule = f"in ({low}, {high})" if label == name else f"in [{low}, {high}]"
+            fix = fix or f"pass a value in ({low}, {high})"
+            _fail(label, rule, _reported(name, label, value, got), fix)
 
 
 def greater_than(name: str, value: Any, bound: float, fix: str | None = None) -> None:
-    """A finite number strictly greater than ``bound``."""
-    x = number(name, value)
-    if x is not None and x <= bound:
-        _fail(name, f"> {bound}", value, fix or f"pass a value > {bound}")
+    """A finite number strictly greater than ``bound`` (a schedule's value may reach it)."""
+    for label, got in values(name, value):
+        if got < bound or (got == bound and label == name):
+            rule = f"> {bound}" if label == name else f">= {bound}"
+            _fail(label, rule, _reported(name, label, value, got), fix or f"pass a value > {bound}")
 
 
 def integer(name: str, value: Any, minimum: int = 0, fix: str | None = None) -> None:

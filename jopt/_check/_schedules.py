@@ -7,9 +7,13 @@ constant would.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import inspect
 import math
+import types
 import warnings
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import jax
@@ -18,6 +22,35 @@ import numpy as np
 # Steps at which a schedule is probed when an optimizer is built: its start, its first
 # update and two late steps (warmups end and decays bottom out within most runs).
 PROBE_STEPS = (0, 1, 1_000, 100_000)
+
+# Hyperparameters whose values come from a schedule while a transform is built from them
+# (``inject_hyperparams``): name -> the label of the probed step, or None for a value the
+# build-time probe has already checked. Set only for the duration of one factory call.
+_SCHEDULED: contextvars.ContextVar[Mapping[str, str | None]] = contextvars.ContextVar(
+    "jopt_scheduled_hyperparameters", default=types.MappingProxyType({})
+)
+
+
+@contextlib.contextmanager
+def scheduled_values(labels: Mapping[str, str | None]) -> Iterator[None]:
+    """Build a transform from schedules' values: the checks see them as schedule values.
+
+    ``labels`` maps an argument name to the probed step's label (its value is then checked
+    as a schedule's: reaching the boundary of a range is accepted, as for any schedule), or
+    to None (its schedule was probed when the optimizer was built; the value is not checked
+    again, eager or under ``jit`` alike).
+    """
+    token = _SCHEDULED.set({**_SCHEDULED.get(), **labels})
+    try:
+        yield
+    finally:
+        _SCHEDULED.reset(token)
+
+
+def scheduled_label(name: str) -> tuple[bool, str | None]:
+    """Whether ``name``'s value comes from a schedule now, and the label to report it by."""
+    labels = _SCHEDULED.get()
+    return name in labels, labels.get(name)
 
 
 def _required_positional(fn: Any) -> int | None:

@@ -53,6 +53,23 @@ class SAMState(NamedTuple):
     cache: Params | None  # the outer params during adversarial steps (None in opaque mode)
 
 
+def _pick(condition: jax.Array, if_true: Any, if_false: Any) -> Any:
+    """``c * a + (1 - c) * b`` leaf by leaf, as optax selects (not ``jnp.where``).
+
+    The arithmetic is what optax computes: under ``jit`` XLA fuses it with its neighbours
+    and rounds differently from a select, by one ulp that grows over a long run; jopt
+    matches optax's numbers bit for bit. Leaves that cannot be multiplied (PRNG keys,
+    bools) are selected with ``jnp.where``.
+    """
+
+    def pick(a, b):
+        if jnp.issubdtype(jnp.result_type(a), jnp.number):
+            return condition * a + (1 - condition) * b
+        return jnp.where(condition, a, b)
+
+    return jax.tree.map(pick, if_true, if_false)
+
+
 def sam(
     optimizer: GradientTransformation,
     adv_optimizer: GradientTransformation,
@@ -122,16 +139,16 @@ def sam(
         # The outer step starts from the cached outer params, not the adversarial point.
         opt_updates = jax.tree.map(lambda c, p, u: c - p + u, state.cache, params, opt_updates)
         if reset_state:
-            adv_state = jtree.where(last, adv_optimizer.init(params), adv_state)
+            adv_state = _pick(last, adv_optimizer.init(params), adv_state)
         else:
-            adv_state = jtree.where(last, state.adv_state, adv_state)
+            adv_state = _pick(last, state.adv_state, adv_state)
         new_state = SAMState(
             steps_since_sync=(state.steps_since_sync + 1) % sync_period,
-            opt_state=jtree.where(last, opt_state, state.opt_state),
+            opt_state=_pick(last, opt_state, state.opt_state),
             adv_state=adv_state,
-            cache=jtree.where(first, params, state.cache),
+            cache=_pick(first, params, state.cache),
         )
-        return jtree.where(last, opt_updates, adv_updates), new_state
+        return _pick(last, opt_updates, adv_updates), new_state
 
     def opaque_update(
         updates,

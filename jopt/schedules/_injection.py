@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import warnings
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
@@ -176,6 +177,25 @@ def _dtype_of(params: Any, hyperparam_dtype: Any) -> Any:
     return tree.dtype(params, "promote") if hyperparam_dtype is None else hyperparam_dtype
 
 
+def _probes(name: str, schedule: Any) -> list[tuple[str, Any]]:
+    """``(label, value)``: a schedule's first value, and a plain schedule's values at the
+    later :data:`~jopt._check.PROBE_STEPS` where it gives a finite number."""
+    probes = [(f"{name} (a schedule) at step 0", schedule(schedule.init()))]
+    if not isinstance(schedule, WrappedSchedule):
+        return probes
+    for step in _check.PROBE_STEPS[1:]:
+        try:  # a schedule may overflow far past its horizon: no mistake, not probed
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore")
+                value = schedule.schedule_fn(np.int32(step))
+            finite = np.ndim(value) == 0 and bool(np.isfinite(np.asarray(value, np.float64)))
+        except Exception:  # noqa: BLE001 - only the start must evaluate
+            continue
+        if finite and not isinstance(value, jax.core.Tracer):
+            probes.append((f"{name} (a schedule) at step {step}", value))
+    return probes
+
+
 def _check_by_building(
     inner_factory: Any,
     signature: inspect.Signature,
@@ -183,11 +203,26 @@ def _check_by_building(
     schedules: dict[str, Any],
 ) -> None:
     """Build the transform once, so that the factory's own checks reject bad numbers where
-    the user passed them; a schedule is checked by its first value (the factory itself
-    refuses schedules for hyperparameters that take none outside this wrapper)."""
+    the user passed them; a schedule is probed as everywhere (its start and a few later
+    steps): each value must obey the factory's rule, but may reach the boundary of an
+    open range (a threshold annealed to 0), as a schedule may elsewhere."""
     first = {k: s(s.init()) for k, s in schedules.items()}
-    checked = inspect.BoundArguments(signature, {**bound.arguments, **first})
-    inner_factory(*checked.args, **checked.kwargs)
+    arguments = {**bound.arguments, **first}
+    for k, s in schedules.items():
+        for label, value in _probes(k, s):
+            checked = inspect.BoundArguments(signature, {**arguments, k: value})
+            with _check.scheduled_values({**dict.fromkeys(first), k: label}):
+                inner_factory(*checked.args, **checked.kwargs)
+    if not schedules:
+        checked = inspect.BoundArguments(signature, arguments)
+        inner_factory(*checked.args, **checked.kwargs)
+
+
+def _build(inner_factory: Any, schedules: dict[str, Any], arguments: dict[str, Any]) -> Any:
+    """The transform for this step's values; those computed from schedules were probed
+    when the optimizer was built and are not checked again (eager and jit alike)."""
+    with _check.scheduled_values(dict.fromkeys(schedules)):
+        return inner_factory(**arguments)
 
 
 def _initial_state(
@@ -205,7 +240,7 @@ def _initial_state(
         # callable mask passed as a hyperparameter gives a Python bool, which the
         # factory must see as such (an array bool cannot be branched on under jit).
         hyperparams[k] = _convert_floats(s(schedule_states[k]), dtype)
-    inner = inner_factory(**other, **hyperparams)
+    inner = _build(inner_factory, schedules, {**other, **hyperparams})
     check_flat("inject_hyperparams", [inner], params)
     inner_state = inner.init(params)
     return InjectStatefulHyperparamsState(
@@ -307,7 +342,9 @@ def inject_hyperparams(
         def update(updates, state, params=None, **extra_args):
             dtype = _dtype_of(params, hyperparam_dtype)
             hyperparams, schedule_states = _scheduled(state, schedules, dtype, extra_args)
-            inner = with_extra_args_support(inner_factory(**other, **hyperparams))
+            inner = with_extra_args_support(
+                _build(inner_factory, schedules, {**other, **hyperparams})
+            )
             new_updates, inner_state = inner.update(
                 updates, state.inner_state, params, **extra_args
             )
