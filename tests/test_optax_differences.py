@@ -205,7 +205,9 @@ def test_inject_hyperparams_keeps_a_bfloat16_leaf_in_bfloat16():
     assert updates[jopt]["w"].dtype == jnp.bfloat16  # the param's dtype, as check_transform asks
     assert updates[optax]["w"].dtype == jnp.float32  # optax promotes to the injected rate's dtype
     assert updates[jopt]["b"].dtype == updates[optax]["b"].dtype == jnp.float32
-    np.testing.assert_allclose(updates[jopt]["w"].astype(jnp.float32), updates[optax]["w"], rtol=1e-2)
+    np.testing.assert_allclose(
+        updates[jopt]["w"].astype(jnp.float32), updates[optax]["w"], rtol=1e-2
+    )
 
 
 def test_multisteps_starts_afresh_after_emitting_a_nan():
