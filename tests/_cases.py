@@ -549,11 +549,12 @@ CONTRIB: list[Case] = [
                                    "hessian_diagonal_fn": jopt.stateless(_gauss_newton_diag)}),
 ]  # fmt: skip
 # optax has no SOAP: tests/contrib/test_soap.py checks it against the reference soap.py.
-# A refresh every 3 steps crosses both branches of lax.cond. max_precond_dim=2 keeps every
-# factor of these trees full-rank: a rank-deficient factor (a 3x3 one of a 2x3 leaf) has a
-# null space where the second gradient (equal to the first: step 1 moves nothing) is only
-# rounding noise, which Adam's division turns into an O(1) step of arbitrary sign, so two
-# programs (plain, under MultiSteps' cond) would agree only in exact arithmetic.
+# A refresh every 3 steps crosses both branches of lax.cond. The second gradient of these
+# runs equals the first (the first call moves nothing); rotated into bases built from it, it
+# is rounding noise wherever the bases diagonalize it (a leaf rotated on both axes, the null
+# space of a rank-deficient factor), and Adam's first step turns that noise into +-lr steps
+# of arbitrary sign, so two programs that round differently (plain, under MultiSteps' cond)
+# part. max_precond_dim=2 rotates the 2x3 leaf of test_cross_wrappers on its 2-axis only.
 CONTRIB += [
     Case("contrib.soap", _c.soap, {"learning_rate": 0.05, "precondition_frequency": 3,
                                    "max_precond_dim": 2}, optax=None, steps=12, eager_steps=4),

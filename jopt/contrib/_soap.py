@@ -93,6 +93,11 @@ def scale_by_soap(
     rotations and the factor products, :math:`O(N\sum_k d_k)`, every step; a QR,
     :math:`O(d_k^3)`, every ``precondition_frequency`` steps; eigh once.
 
+    With a repeated gradient (full batch: the first call moves nothing) the second gradient
+    is diagonal in the first bases; its other entries are rounding noise that Adam's first
+    step (about :math:`\pm 1` per entry) turns into steps of arbitrary sign, as in soap.py,
+    so programs that round differently part after step 2 there.
+
     Args:
       b1: :math:`\beta_1`, in [0, 1). Default 0.95.
       b2: :math:`\beta_2`, in [0, 1). Default 0.95.
@@ -151,9 +156,10 @@ def scale_by_soap(
 
     def adam_step(g, m, v, qs, p, step_size):
         """One leaf's Adam step in its eigenbasis (layout-shaped m, v)."""
-        rotated = bases_of.rotate(bases_of.to_layout(g.astype(m.dtype), p), qs, p.axes, False)
-        m = b1 * m + (1 - b1) * rotated
-        v = b2 * v + (1 - b2) * jnp.square(rotated)
+        dtype = m.dtype  # an injected (float64) b1 must not widen the state
+        rotated = bases_of.rotate(bases_of.to_layout(g.astype(dtype), p), qs, p.axes, False)
+        m = (b1 * m + (1 - b1) * rotated).astype(dtype)
+        v = (b2 * v + (1 - b2) * jnp.square(rotated)).astype(dtype)
         direction = bases_of.rotate(m / (jnp.sqrt(v) + eps), qs, p.axes, True)
         if normalize_grads:
             direction = direction / (1e-30 + jnp.sqrt(jnp.mean(jnp.square(direction))))

@@ -111,7 +111,7 @@ def update_factors(factors, g: jax.Array, axes: tuple[int, ...], beta: jax.Array
     for factor, k in zip(factors, axes, strict=True):
         others = [i for i in range(g.ndim) if i != k]
         outer = jnp.tensordot(g, g, axes=(others, others), precision=_HIGHEST)
-        new.append(factor + (1 - beta) * (outer - factor))
+        new.append((factor + (1 - beta) * (outer - factor)).astype(FACTOR_DTYPE))
     return tuple(new)
 
 

@@ -318,3 +318,19 @@ def test_sharded_steps_on_8_devices_equal_one_device(axis):
     assert_trees_close(sharded.params, state.params, rtol=1e-4, atol=2e-5)
     if axis is not None:
         assert sharded.opt_state[0].mu["w1"].sharding.spec == jax.sharding.PartitionSpec(axis, None)
+
+
+def test_an_injected_shampoo_beta_equals_the_plain_one():
+    params = {"w": jnp.ones((4, 4))}
+    static = ("precondition_frequency", "max_precond_dim")
+    injected = jopt.inject_hyperparams(jopt.contrib.soap, static_args=static)(
+        learning_rate=0.01, shampoo_beta=0.9, precondition_frequency=2
+    )
+    plain = jopt.contrib.soap(0.01, shampoo_beta=0.9, precondition_frequency=2)
+    for tx in (injected, plain):
+        state, update = tx.init(params), jax.jit(tx.update)
+        for g in _grads((4, 4), 5, np.random.default_rng(5)):
+            updates, state = update({"w": jnp.asarray(g)}, state, params)
+        if tx is injected:
+            expected = updates
+    np.testing.assert_allclose(expected["w"], updates["w"], rtol=1e-4, atol=1e-7)
