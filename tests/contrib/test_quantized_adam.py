@@ -302,3 +302,11 @@ def test_fit_trains_with_low_bit_states():
 def test_bad_settings_are_named(kwargs, match):
     with pytest.raises(ValueError, match=match):
         jopt.contrib.scale_by_adam_quantized(**kwargs)
+
+
+def test_the_benchmark_tree_meets_the_issues_bytes_a_parameter():
+    from benchmarks import lowbit  # noqa: PLC0415 - the benchmark's own tree and count
+
+    per_param = lowbit.state_bytes_per_param(lowbit.gpt2_shapes())  # 110M params, abstract
+    assert per_param["optax adamw"] == pytest.approx(8.0, abs=1e-6)
+    assert per_param["adamw_8bit"] <= 2.1 and per_param["adamw_4bit"] <= 1.1
