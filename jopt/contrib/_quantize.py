@@ -9,7 +9,9 @@ value :math:`x \in [-1, 1]` is stored as the index of the nearest entry of a fix
 
 Nearest means: the largest :math:`k` with :math:`q_k \le x`, moved up by one when
 :math:`x - q_k \ge (q_{k+1} - q_k)/2` (ties go up), the rule of torchao's
-``quantize_8bit_with_qmap``; the codes here are bit-identical to torchao's.
+``quantize_8bit_with_qmap``; the codes here are bit-identical to torchao's. The encoder
+does not search the map: it reads each code off a table indexed by the value's float32
+bits, built once per map in NumPy from that rule (:func:`nearest_codes_reference`).
 
 The maps:
 
@@ -34,6 +36,7 @@ References:
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -105,18 +108,91 @@ def linear_map_without_zero(total_bits: int = 4) -> np.ndarray:
     return _linspace_f32(0.0, 1.0, 2**total_bits + 1)[1:]
 
 
-def _nearest_codes(x: jax.Array, qmap: jax.Array) -> jax.Array:
-    """Index of the nearest map entry for each normalised value (ties round up)."""
-    size = qmap.shape[0]
-    codes = jnp.zeros(x.shape, jnp.int32)
-    step = size // 2
-    while step:  # a branchless binary search: the largest k with qmap[k] <= x (or 0)
-        codes = codes + jnp.where(x >= qmap[codes + step], step, 0)
-        step //= 2
-    up = jnp.minimum(codes + 1, size - 1)
-    down_value = qmap[codes]
-    go_up = x - down_value >= (qmap[up] - down_value) * 0.5
-    return jnp.where(go_up, up, codes).astype(jnp.uint8)
+def nearest_codes_reference(x: np.ndarray, qmap: np.ndarray) -> np.ndarray:
+    """The nearest-entry rule in NumPy float32 (torchao's binary search, then its rounding)."""
+    x = np.asarray(x, np.float32)
+    codes = np.clip(np.searchsorted(qmap, x, side="right") - 1, 0, qmap.size - 1)
+    up = np.minimum(codes + 1, qmap.size - 1)
+    half_gap = (qmap[up] - qmap[codes]) * np.float32(0.5)
+    return np.where(x - qmap[codes] >= half_gap, up, codes).astype(np.uint8)
+
+
+# The encoder reads a code off a table indexed by a value's float32 bits: its sign, its
+# exponent (the lowest _EXPONENTS binades below 1; smaller magnitudes share one entry) and
+# the top _MANTISSA_BITS of its mantissa. Each entry's values span at most one rounding
+# threshold of the map, so the code is the entry's first code, plus one past the threshold:
+# two small-table reads a value instead of a binary search of log2(256) reads.
+_MANTISSA_BITS = 8
+_EXPONENTS = 32
+_LEVELS = _EXPONENTS * 2**_MANTISSA_BITS + 2  # magnitudes: tiny, the buckets, then 1.0
+
+
+def _table_index(magnitude_bits, negative, xp):
+    """The table entry of float32s given their bits without the sign (NumPy or jnp)."""
+    exponent = magnitude_bits >> 23
+    mantissa = (magnitude_bits >> (23 - _MANTISSA_BITS)) & (2**_MANTISSA_BITS - 1)
+    low = 127 - _EXPONENTS
+    level = xp.where(exponent < low, 0, (exponent - low) * 2**_MANTISSA_BITS + mantissa + 1)
+    level = xp.minimum(level, _LEVELS - 1)  # 1.0 (and, harmlessly, anything larger)
+    return xp.where(negative, _LEVELS - 1 - level, _LEVELS + level)
+
+
+def _bucket_bounds() -> tuple[np.ndarray, np.ndarray]:
+    """The lowest and highest float32 of each table entry, ascending (entries of [-1, 1])."""
+    step = 2 ** (23 - _MANTISSA_BITS)
+    low = 127 - _EXPONENTS
+    level = np.arange(1, _LEVELS - 1)
+    exponent, mantissa = np.divmod(level - 1, 2**_MANTISSA_BITS)
+    start = ((low + exponent) << 23) | (mantissa * step)
+    tiny_top = (low << 23) - 1
+    lo_bits = np.concatenate([[0], start, [0x3F800000]]).astype(np.uint32)
+    hi_bits = np.concatenate([[tiny_top], start + step - 1, [0x3F800000]]).astype(np.uint32)
+    lo_mag, hi_mag = lo_bits.view(np.float32), hi_bits.view(np.float32)
+    lows = np.concatenate([-hi_mag[::-1], lo_mag])
+    highs = np.concatenate([-lo_mag[::-1], hi_mag])
+    return lows, highs
+
+
+def _first_above(qmap: np.ndarray, code: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The smallest float32 in [lo, hi] whose code exceeds ``code`` (a bisection on bits)."""
+
+    def key(x):  # float32 -> integer of the same order
+        bits = x.view(np.uint32).astype(np.int64)
+        return np.where(bits >> 31 == 1, 0xFFFFFFFF - bits, bits + 0x80000000)
+
+    def value(k):
+        bits = np.where(k >= 0x80000000, k - 0x80000000, 0xFFFFFFFF - k).astype(np.uint32)
+        return bits.view(np.float32)
+
+    low, high = key(lo), key(hi)  # invariant: code(value(high)) > code
+    for _ in range(33):
+        mid = (low + high) // 2
+        above = nearest_codes_reference(value(mid), qmap) > code
+        high, low = np.where(above, mid, high), np.where(above, low, mid)
+    return value(high)
+
+
+@functools.lru_cache(maxsize=8)
+def _tables(qmap_bytes: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Each table entry's first code and the float32 where the next code begins (or inf)."""
+    qmap = np.frombuffer(qmap_bytes, np.float32)
+    lows, highs = _bucket_bounds()
+    first, last = nearest_codes_reference(lows, qmap), nearest_codes_reference(highs, qmap)
+    if np.any(last.astype(int) - first > 1):
+        raise AssertionError("a table entry spans two rounding thresholds of the map")
+    split = last > first
+    threshold = np.full(lows.shape, np.inf, np.float32)
+    threshold[split] = _first_above(qmap, first[split], lows[split], highs[split])
+    return first, threshold
+
+
+def _nearest_codes(x: jax.Array, qmap: np.ndarray) -> jax.Array:
+    """Index of the nearest map entry for each value of [-1, 1] (ties round up)."""
+    first, threshold = _tables(np.asarray(qmap, np.float32).tobytes())
+    bits = jax.lax.bitcast_convert_type(x, jnp.int32)
+    index = _table_index(bits & 0x7FFFFFFF, bits < 0, jnp)
+    above = x >= jnp.asarray(threshold)[index]
+    return (jnp.asarray(first)[index] + above.astype(jnp.uint8)).astype(jnp.uint8)
 
 
 def _pack_nibbles(codes: jax.Array) -> jax.Array:
@@ -128,7 +204,7 @@ def _unpack_nibbles(packed: jax.Array) -> jax.Array:
     return jnp.stack([packed >> 4, packed & 0xF], axis=-1).reshape(-1)
 
 
-def quantize(x: jax.Array, qmap: jax.Array, block_size: int) -> QuantizedArray:
+def quantize(x: jax.Array, qmap: np.ndarray, block_size: int) -> QuantizedArray:
     """Quantize ``x`` (any shape, size a multiple of ``block_size``) block by block.
 
     Args:
@@ -147,10 +223,10 @@ def quantize(x: jax.Array, qmap: jax.Array, block_size: int) -> QuantizedArray:
     return QuantizedArray(codes=codes, scales=scales)
 
 
-def dequantize(q: QuantizedArray, qmap: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+def dequantize(q: QuantizedArray, qmap: np.ndarray, shape: tuple[int, ...]) -> jax.Array:
     """The float32 tensor of ``shape`` that ``q`` encodes: ``qmap[codes] * scale``."""
     codes = _unpack_nibbles(q.codes) if qmap.shape[0] == 16 else q.codes
-    values = qmap[codes.astype(jnp.int32).reshape(q.scales.shape[0], -1)]
+    values = jnp.asarray(qmap)[codes.astype(jnp.int32).reshape(q.scales.shape[0], -1)]
     return (values * q.scales[:, None]).reshape(shape)
 
 

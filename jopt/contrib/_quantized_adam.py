@@ -116,12 +116,12 @@ def scale_by_adam_quantized(
 
     def load(moment, qmap, shape):
         if isinstance(moment, quant.QuantizedArray):
-            return quant.dequantize(moment, jnp.asarray(qmap), shape)
+            return quant.dequantize(moment, qmap, shape)
         return moment
 
     def store(moment, qmap):
         if quantized(moment.shape):
-            return quant.quantize(moment, jnp.asarray(qmap), block)
+            return quant.quantize(moment, qmap, block)
         return moment
 
     def leaf_update(g, mu, nu, count):
