@@ -202,8 +202,8 @@ def scale_by_kron(
             update_counter=zero_count(),
         )
 
-    def update(updates, state, params=None):
-        del params
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
         config = ks.StepConfig(
             schedule, momentum_into_precond_update, mu_dtype, precond_dtype,
             precond_update_precision, precond_grads_precision, lax_map_scanned_layers,
