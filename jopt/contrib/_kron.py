@@ -99,17 +99,28 @@ def scale_by_kron(
             \times_n Q_n^\top Q_n\big), \quad
         \operatorname{cap}(u) = \frac{u}{\max(1, \operatorname{RMS}(u)/1.1)}
 
-    Before :math:`u_t`, when a counter reaches :math:`1/p_t` (deterministic, every
+    Before :math:`u_t`, when a counter reaches :math:`1/p_t` (deterministically, every
     :math:`\lceil 1/p_t\rceil` steps), the factors take one step of the Lie-group fit of
-    :math:`P = \bigotimes Q_k^\top Q_k` to :math:`\mathbb E[hh^\top] P = \mathbb E[vv^\top]`
-    (:func:`jopt.contrib._kron_precond.update_factors`) on :math:`h = \hat m_t + \sqrt{
-    \epsilon_{32}}\,\overline{|\hat m_t|}\, v` (or :math:`g_t` for :math:`\hat m_t`), with
-    a Gaussian probe :math:`v`; about one refresh in 100 first rebalances the factors' scales.
+    :math:`P = \bigotimes_k Q_k^\top Q_k` to :math:`P\,\mathbb E[hh^\top] P = I`, on
+    :math:`h = \hat m_t + \sqrt{\epsilon_{32}}\,\overline{|\hat m_t|}\, v` (:math:`g_t` for
+    :math:`\hat m_t` if not ``momentum_into_precond_update``) with a Gaussian probe
+    :math:`v`: with :math:`A = h \times_1 Q_1 \cdots \times_n Q_n` and
+    :math:`B = v \times_1 Q_1^{-\top} \cdots \times_n Q_n^{-\top}` (triangular solves),
+
+    .. math::
+
+        Q_k \leftarrow Q_k - \frac{\eta_Q}{\|A_{(k)}A_{(k)}^\top + B_{(k)}B_{(k)}^\top\|}
+            \operatorname{triu}\big(A_{(k)}A_{(k)}^\top - B_{(k)}B_{(k)}^\top\big)\, Q_k
+
+    (the norm a cheap lower bound of the spectral norm; a diagonal factor takes the
+    elementwise step scaled by the largest entry). About one refit in 100 first rescales
+    the factors to equal largest entries (their product unchanged).
     The randomness is ``fold_in(PRNGKey(5318008), count)``, as psgd-jax's.
 
     **Memory** per leaf: its momentum (one ``mu_dtype`` value a parameter) plus
     :math:`\sum_k d_k^2` (triangular axes) or :math:`d_k` (diagonal) ``precond_dtype``
-    floats; a 1024x1024 matrix keeps 1 + 2/1024 floats a parameter, a 1-D leaf 2.
+    floats; beyond its momentum a square matrix keeps 2 floats a parameter, a
+    1024x256 one 4.25 (0.254 with ``one_diag``), a 1-D leaf 1.
     **Cost** of a step: preconditioning is :math:`O(N\sum_k d_k)` for a leaf of
     :math:`N` entries; a refresh adds :math:`O(N\sum_k d_k + \sum_k d_k^3)` (products with
     the factors, triangular solves, the Gram matrices), on a fraction :math:`p_t` of steps.
