@@ -251,3 +251,27 @@ def test_schedule_is_flat_then_anneals_to_its_floor():
     schedule = contrib.precond_update_prob_schedule()
     values = [float(schedule(jnp.asarray(t))) for t in (0, 500, 1500, 10_000)]
     np.testing.assert_allclose(values, [1.0, 1.0, np.exp(-1.0), 0.03], rtol=1e-6)
+
+
+def test_injected_hyperparameters_change_without_recompiling():
+    params = {"w": jnp.ones((3, 2)), "b": jnp.ones(2)}
+    grads = {"w": jnp.arange(6.0).reshape(3, 2) / 6, "b": jnp.ones(2)}
+    tx = jopt.inject_hyperparams(contrib.kron)(
+        learning_rate=0.1, preconditioner_update_probability=1.0
+    )
+    plain = contrib.kron(learning_rate=0.1, preconditioner_update_probability=1.0)
+    step = jax.jit(tx.update)
+    state, plain_state = tx.init(params), plain.init(params)
+    updates, state = step(grads, state, params)
+    plain_updates, plain_state = plain.update(grads, plain_state, params)
+    assert_close = functools.partial(np.testing.assert_allclose, rtol=1e-6, atol=1e-7)
+    jax.tree.map(assert_close, updates, plain_updates)
+    # p = 0 from now on: the factors stop moving, with the same compiled step.
+    hyper = state.hyperparams
+    hyper["preconditioner_update_probability"] = jnp.zeros_like(
+        hyper["preconditioner_update_probability"]
+    )
+    factors = state.inner_state[0].preconditioners
+    _, state = step(grads, state, params)
+    jax.tree.map(np.testing.assert_array_equal, state.inner_state[0].preconditioners, factors)
+    assert step._cache_size() == 1
