@@ -63,15 +63,18 @@ def over_layers(config: StepConfig, scanned: bool, fn, *args):
 def _refit(config: StepConfig, lr, key, factors, fit_inputs):
     """One fit step of every leaf's factors (and, now and then, a rebalancing first)."""
     scanned = config.scanned
+    empty = [h.size == 0 for h in fit_inputs]  # nothing to fit (and no max of nothing)
+
+    def balance(fs):
+        return [
+            f if e else over_layers(config, s, kp.balance, f)
+            for f, s, e in zip(fs, scanned, empty, strict=True)
+        ]
+
     with _precision(config.update_precision):
         key, subkey = jax.random.split(key)
         factors = jax.lax.cond(
-            jax.random.uniform(subkey) < _BALANCE_PROBABILITY,
-            lambda fs: [
-                over_layers(config, s, kp.balance, f) for f, s in zip(fs, scanned, strict=True)
-            ],
-            lambda fs: fs,
-            factors,
+            jax.random.uniform(subkey) < _BALANCE_PROBABILITY, balance, lambda fs: fs, factors
         )
         key, subkey = jax.random.split(key)
         keys = jax.random.split(subkey, len(fit_inputs))
@@ -85,8 +88,8 @@ def _refit(config: StepConfig, lr, key, factors, fit_inputs):
         ]
         fit = functools.partial(kp.update_factors, lr=lr)
         return [
-            over_layers(config, s, fit, f, h, over_layers(config, s, kp.whiten, f, v))
-            for f, h, v, s in zip(factors, fit_inputs, probes, scanned, strict=True)
+            f if e else over_layers(config, s, fit, f, h, over_layers(config, s, kp.whiten, f, v))
+            for f, h, v, s, e in zip(factors, fit_inputs, probes, scanned, empty, strict=True)
         ]
 
 

@@ -275,3 +275,13 @@ def test_injected_hyperparameters_change_without_recompiling():
     _, state = step(grads, state, params)
     jax.tree.map(np.testing.assert_array_equal, state.inner_state[0].preconditioners, factors)
     assert step._cache_size() == 1
+
+
+def test_empty_leaves_none_leaves_and_empty_trees_pass_through():
+    tx = contrib.kron(0.1, preconditioner_update_probability=1.0)
+    params = {"empty": jnp.zeros((0, 4)), "w": jnp.ones((2, 2)), "frozen": None}
+    grads = {"empty": jnp.zeros((0, 4)), "w": jnp.full((2, 2), 0.5), "frozen": None}
+    updates, state = tx.update(grads, tx.init(params), params)
+    assert updates["empty"].shape == (0, 4) and updates["frozen"] is None
+    assert bool(jopt.tree.all_finite(updates)) and bool(jopt.tree.all_finite(state))
+    assert tx.update({}, tx.init({}), {})[0] == {}
