@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -14,13 +12,10 @@ from jopt import _check as check
 from jopt import tree as jtree
 from jopt.base import GradientTransformationExtraArgs, ScalarOrSchedule, Schedule, Updates
 from jopt.contrib import _kron_precond as kp
-from jopt.schedules._hyper import value_at, zero_count
+from jopt.contrib import _kron_step as ks
+from jopt.schedules._hyper import zero_count
 from jopt.transforms import add_decayed_weights, chain, scale_by_learning_rate
 
-# psgd-jax's fixed key, folded with the step count: the same random draws, no key in the state.
-_KEY_SEED = 5318008
-_BALANCE_PROBABILITY = 0.01  # the factors are rebalanced on about one refresh in 100
-_RMS_CAP = 1.1  # a well-fitted preconditioner gives updates of RMS about 1
 PRECISIONS = (None, "bfloat16", "tensorfloat32", "float32")
 MEMORY_SAVE_MODES = (None, "one_diag", "all_diag")
 
@@ -71,15 +66,6 @@ class ScaleByKronState(NamedTuple):
     update_counter: jax.Array  # int32 scalar, steps since the last preconditioner refresh
 
 
-def _precision(name: str | None):
-    return contextlib.nullcontext() if name is None else jax.default_matmul_precision(name)
-
-
-def _rms_capped(update: jax.Array) -> jax.Array:
-    rms = jnp.sqrt(jnp.mean(jnp.square(update)))
-    return update / jnp.maximum(1.0, rms / _RMS_CAP)
-
-
 def scale_by_kron(
     b1: float = 0.9,
     preconditioner_update_probability: ScalarOrSchedule = _DEFAULT_PROBABILITY,
@@ -113,17 +99,28 @@ def scale_by_kron(
             \times_n Q_n^\top Q_n\big), \quad
         \operatorname{cap}(u) = \frac{u}{\max(1, \operatorname{RMS}(u)/1.1)}
 
-    Before :math:`u_t`, when a counter reaches :math:`1/p_t` (deterministic, every
+    Before :math:`u_t`, when a counter reaches :math:`1/p_t` (deterministically, every
     :math:`\lceil 1/p_t\rceil` steps), the factors take one step of the Lie-group fit of
-    :math:`P = \bigotimes Q_k^\top Q_k` to :math:`\mathbb E[hh^\top] P = \mathbb E[vv^\top]`
-    (:func:`jopt.contrib._kron_precond.update_factors`) on :math:`h = \hat m_t + \sqrt{
-    \epsilon_{32}}\,\overline{|\hat m_t|}\, v` (or :math:`g_t` for :math:`\hat m_t`), with
-    a Gaussian probe :math:`v`; about one refresh in 100 first rebalances the factors' scales.
+    :math:`P = \bigotimes_k Q_k^\top Q_k` to :math:`P\,\mathbb E[hh^\top] P = I`, on
+    :math:`h = \hat m_t + \sqrt{\epsilon_{32}}\,\overline{|\hat m_t|}\, v` (:math:`g_t` for
+    :math:`\hat m_t` if not ``momentum_into_precond_update``) with a Gaussian probe
+    :math:`v`: with :math:`A = h \times_1 Q_1 \cdots \times_n Q_n` and
+    :math:`B = v \times_1 Q_1^{-\top} \cdots \times_n Q_n^{-\top}` (triangular solves),
+
+    .. math::
+
+        Q_k \leftarrow Q_k - \frac{\eta_Q}{\|A_{(k)}A_{(k)}^\top + B_{(k)}B_{(k)}^\top\|}
+            \operatorname{triu}\big(A_{(k)}A_{(k)}^\top - B_{(k)}B_{(k)}^\top\big)\, Q_k
+
+    (the norm a cheap lower bound of the spectral norm; a diagonal factor takes the
+    elementwise step scaled by the largest entry). About one refit in 100 first rescales
+    the factors to equal largest entries (their product unchanged).
     The randomness is ``fold_in(PRNGKey(5318008), count)``, as psgd-jax's.
 
     **Memory** per leaf: its momentum (one ``mu_dtype`` value a parameter) plus
     :math:`\sum_k d_k^2` (triangular axes) or :math:`d_k` (diagonal) ``precond_dtype``
-    floats; a 1024x1024 matrix keeps 1 + 2/1024 floats a parameter, a 1-D leaf 2.
+    floats; beyond its momentum a square matrix keeps 2 floats a parameter, a
+    1024x256 one 4.25 (0.254 with ``one_diag``), a 1-D leaf 1.
     **Cost** of a step: preconditioning is :math:`O(N\sum_k d_k)` for a leaf of
     :math:`N` entries; a refresh adds :math:`O(N\sum_k d_k + \sum_k d_k^3)` (products with
     the factors, triangular solves, the Gram matrices), on a fraction :math:`p_t` of steps.
@@ -185,38 +182,30 @@ def scale_by_kron(
     check.boolean("lax_map_scanned_layers", lax_map_scanned_layers)
     check.integer("lax_map_batch_size", lax_map_batch_size, minimum=1)
     keeps_momentum = not (isinstance(b1, (int, float)) and b1 == 0)
-    work_dtype = jnp.promote_types(precond_dtype, jnp.float32)
+    schedule = preconditioner_update_probability
+    schedule = schedule if callable(schedule) else None
 
-    def scanned_flags(tree) -> list[bool]:
+    def scanned_flags(tree) -> tuple[bool, ...]:
         leaves, treedef = jax.tree.flatten(tree)
         if scanned_layers is None:
-            return [False] * len(leaves)
+            return (False,) * len(leaves)
         flags = scanned_layers(tree) if callable(scanned_layers) else scanned_layers
-        return [bool(f) for f in treedef.flatten_up_to(flags)]
-
-    def over_layers(scanned: bool, fn, *args):
-        if not scanned:
-            return fn(*args)
-        if lax_map_scanned_layers:
-            size = lax_map_batch_size if lax_map_batch_size > 1 else None
-            return jax.lax.map(lambda xs: fn(*xs), args, batch_size=size)
-        return jax.vmap(fn)(*args)
-
-    def triangular(shape) -> tuple[bool, ...]:
-        return kp.triangular_axes(shape, max_size_triangular, min_ndim_triangular, memory_save_mode)
+        return tuple(bool(f) for f in treedef.flatten_up_to(flags))
 
     def init_leaf(leaf, scanned: bool):
         shape = leaf.shape[1:] if scanned else leaf.shape
-        factors = kp.init_factors(
-            shape, triangular(shape), preconditioner_init_scale, precond_dtype
+        triangular = kp.triangular_axes(
+            shape, max_size_triangular, min_ndim_triangular, memory_save_mode
         )
+        factors = kp.init_factors(shape, triangular, preconditioner_init_scale, precond_dtype)
         if scanned:
             factors = tuple(jnp.broadcast_to(q, (leaf.shape[0], *q.shape)) for q in factors)
         return factors
 
     def init(params):
         leaves, treedef = jax.tree.flatten(params)
-        factors = [init_leaf(p, s) for p, s in zip(leaves, scanned_flags(params), strict=True)]
+        flags = scanned_flags(params)
+        factors = [init_leaf(p, s) for p, s in zip(leaves, flags, strict=True)]
         return ScaleByKronState(
             count=zero_count(),
             mu=jtree.zeros_like(params, dtype=mu_dtype) if keeps_momentum else None,
@@ -224,75 +213,18 @@ def scale_by_kron(
             update_counter=zero_count(),
         )
 
-    def refresh(key, factors, fit_inputs, scanned):
-        """One fit step of every leaf's factors (and now and then a rebalancing)."""
-        with _precision(precond_update_precision):
-            key, subkey = jax.random.split(key)
-            factors = jax.lax.cond(
-                jax.random.uniform(subkey) < _BALANCE_PROBABILITY,
-                lambda fs: [
-                    over_layers(s, kp.balance, f) for f, s in zip(fs, scanned, strict=True)
-                ],
-                lambda fs: fs,
-                factors,
-            )
-            key, subkey = jax.random.split(key)
-            keys = jax.random.split(subkey, len(fit_inputs))
-            probes = [
-                jax.random.normal(k, h.shape, h.dtype)
-                for k, h in zip(keys, fit_inputs, strict=True)
-            ]
-            damping = jnp.sqrt(jnp.finfo(jnp.float32).eps).astype(work_dtype)
-            fit_inputs = [
-                h + damping * jnp.mean(jnp.abs(h)) * v
-                for h, v in zip(fit_inputs, probes, strict=True)
-            ]
-            step = functools.partial(kp.update_factors, lr=preconditioner_lr)
-            return [
-                over_layers(s, step, f, h, over_layers(s, kp.whiten, f, v))
-                for f, h, v, s in zip(factors, fit_inputs, probes, scanned, strict=True)
-            ]
-
-    def update(updates, state, params=None):
-        del params
-        count = jtree.safe_increment(state.count)
-        key = jax.random.fold_in(jax.random.PRNGKey(_KEY_SEED), state.count)
-        probability = value_at(preconditioner_update_probability, count)
-        mu, momentum = None, updates
-        if state.mu is not None:
-            mu = jtree.update_moment(updates, state.mu, b1, 1)
-            momentum = jtree.bias_correction(mu, b1, count)
-        grads, treedef = jax.tree.flatten(updates)
-        scanned = scanned_flags(updates)
-        work = [m.astype(work_dtype) for m in treedef.flatten_up_to(momentum)]
-        fit_inputs = work if momentum_into_precond_update else [g.astype(work_dtype) for g in grads]
-        factors = [
-            tuple(q.astype(work_dtype) for q in f)
-            for f in treedef.flatten_up_to(state.preconditioners)
-        ]
-        counter = jtree.safe_increment(state.update_counter)
-        due = counter >= 1 / jnp.asarray(probability)  # p = 0: never (1/0 = inf)
-        counter = jnp.where(due, 0, counter)
-        key, subkey = jax.random.split(key)
-        factors = jax.lax.cond(
-            due,
-            lambda k, fs, hs: refresh(k, fs, hs, scanned),
-            lambda k, fs, hs: fs,
-            subkey, factors, fit_inputs,
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        config = ks.StepConfig(
+            schedule, momentum_into_precond_update, mu_dtype, precond_dtype,
+            precond_update_precision, precond_grads_precision, lax_map_scanned_layers,
+            lax_map_batch_size, scanned_flags(updates),
         )  # fmt: skip
-        with _precision(precond_grads_precision):
-            out = [
-                _rms_capped(over_layers(s, kp.precondition, f, m)).astype(g.dtype)
-                for f, m, g, s in zip(factors, work, grads, scanned, strict=True)
-            ]
-        stored = [tuple(q.astype(precond_dtype) for q in f) for f in factors]
-        new_state = ScaleByKronState(
-            count=count,
-            mu=jtree.cast(mu, mu_dtype) if mu is not None else None,
-            preconditioners=treedef.unflatten(stored),
-            update_counter=counter,
-        )
-        return treedef.unflatten(out), new_state
+        hyper = {"b1": b1, "lr": preconditioner_lr}
+        if schedule is None:
+            hyper["probability"] = preconditioner_update_probability
+        out, *fields = ks.step(config, hyper, updates, *state)
+        return out, ScaleByKronState(*fields)
 
     return GradientTransformationExtraArgs(init, update)
 

@@ -119,10 +119,10 @@ def _tree(dtype=jnp.float32):
 
 
 def _run(tx, params, grads_fn, steps):
+    # Eager: the Kron step is jitted per configuration inside, so these tests share programs.
     state = tx.init(params)
-    step_fn = jax.jit(tx.update)
     for step in range(steps):
-        updates, state = step_fn(grads_fn(params, step), state, params)
+        updates, state = tx.update(grads_fn(params, step), state, params)
         params = jopt.apply_updates(params, updates)
     return params, state
 
@@ -251,3 +251,37 @@ def test_schedule_is_flat_then_anneals_to_its_floor():
     schedule = contrib.precond_update_prob_schedule()
     values = [float(schedule(jnp.asarray(t))) for t in (0, 500, 1500, 10_000)]
     np.testing.assert_allclose(values, [1.0, 1.0, np.exp(-1.0), 0.03], rtol=1e-6)
+
+
+def test_injected_hyperparameters_change_without_recompiling():
+    params = {"w": jnp.ones((3, 2)), "b": jnp.ones(2)}
+    grads = {"w": jnp.arange(6.0).reshape(3, 2) / 6, "b": jnp.ones(2)}
+    tx = jopt.inject_hyperparams(contrib.kron)(
+        learning_rate=0.1, preconditioner_update_probability=1.0
+    )
+    plain = contrib.kron(learning_rate=0.1, preconditioner_update_probability=1.0)
+    step = jax.jit(tx.update)
+    state, plain_state = tx.init(params), plain.init(params)
+    updates, state = step(grads, state, params)
+    plain_updates, plain_state = plain.update(grads, plain_state, params)
+    assert_close = functools.partial(np.testing.assert_allclose, rtol=1e-6, atol=1e-7)
+    jax.tree.map(assert_close, updates, plain_updates)
+    # p = 0 from now on: the factors stop moving, with the same compiled step.
+    hyper = state.hyperparams
+    hyper["preconditioner_update_probability"] = jnp.zeros_like(
+        hyper["preconditioner_update_probability"]
+    )
+    factors = state.inner_state[0].preconditioners
+    _, state = step(grads, state, params)
+    jax.tree.map(np.testing.assert_array_equal, state.inner_state[0].preconditioners, factors)
+    assert step._cache_size() == 1
+
+
+def test_empty_leaves_none_leaves_and_empty_trees_pass_through():
+    tx = contrib.kron(0.1, preconditioner_update_probability=1.0)
+    params = {"empty": jnp.zeros((0, 4)), "w": jnp.ones((2, 2)), "frozen": None}
+    grads = {"empty": jnp.zeros((0, 4)), "w": jnp.full((2, 2), 0.5), "frozen": None}
+    updates, state = tx.update(grads, tx.init(params), params)
+    assert updates["empty"].shape == (0, 4) and updates["frozen"] is None
+    assert bool(jopt.tree.all_finite(updates)) and bool(jopt.tree.all_finite(state))
+    assert tx.update({}, tx.init({}), {})[0] == {}
