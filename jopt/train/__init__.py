@@ -9,7 +9,7 @@ from jopt.train._compiled import fit_compiled
 from jopt.train._history import History
 from jopt.train._loop import fit
 from jopt.train._loss_output import Metrics
-from jopt.train._progress import FitResult
+from jopt.train._progress import FitResult, Progress
 from jopt.train._state import TrainState
 from jopt.train._step import TrainStep, make_eval_step, make_train_step
 from jopt.train.data import (
@@ -38,6 +38,7 @@ __all__ = [
     "EarlyStoppingState",
     "FitResult",
     "History",
+    "Progress",
     "Normalization",
     "Standardization",
     "epoch_permutation",

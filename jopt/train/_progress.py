@@ -25,8 +25,12 @@ class FitResult:
 class Progress:
     """Where a run stands: what a checkpoint holds and a resumed run continues from.
 
-    Mid-epoch, ``batch`` batches of ``epoch`` are done and ``totals`` holds their
-    running sums; at an epoch's end ``batch`` is 0 and ``totals`` None.
+    :func:`~jopt.train.fit` owns one, saves it whole with
+    :meth:`Checkpointer.save_progress <jopt.train.checkpoint.Checkpointer.save_progress>`
+    (:meth:`~jopt.train.checkpoint.Checkpointer.restore_progress` reads it back) and
+    builds its :class:`FitResult` from it. Mid-epoch, ``batch`` batches of ``epoch`` are
+    done and ``totals`` holds their running sums; at an epoch's end ``batch`` is 0 and
+    ``totals`` None.
     """
 
     state: TrainState

@@ -65,7 +65,7 @@ class TrainStep:
     state_sharding: Any = None
     batch_sharding: Any = None
     skip_nonfinite: bool = False
-    cache: dict[Any, Any] = dataclasses.field(default_factory=dict, repr=False)
+    cache: dict[Any, Any] = dataclasses.field(default_factory=dict, init=False, repr=False)
     jitted: Callable[..., Any] = dataclasses.field(init=False, repr=False)
 
     def __post_init__(self) -> None:

@@ -1,6 +1,7 @@
 """TrainStep (issue 24.1, 24.4): fit runs the step it is given, donates only when the step
 does, keeps no compiled program alive past its step, and names a flax TrainState."""
 
+import dataclasses
 import functools
 import gc
 import weakref
@@ -143,3 +144,14 @@ def test_a_non_scalar_loss_is_a_type_error_for_every_step(run):
     for step, name in ((make_train_step(per_example), "per_example"), (by_hand, "train_step")):
         with pytest.raises(TypeError, match=f"{name} must return a scalar .*shape \\(8,\\)"):
             run(new_state(), step, data(), epochs=1, **extra)
+
+
+def test_a_replaced_train_step_starts_with_its_own_cache():
+    donating = make_train_step(loss_fn, jit=False)
+    fit(new_state(), donating, data(), epochs=1, progress=False)
+    assert donating.cache
+    kept = dataclasses.replace(donating, donate=False)
+    assert kept.cache == {} and not kept.donate
+    state = new_state()
+    fit(state, kept, data(), epochs=1, progress=False)
+    assert not state.params["w"].is_deleted()  # not the donating program compiled before
