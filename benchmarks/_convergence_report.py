@@ -57,10 +57,11 @@ def _task_table(name: str, task: dict, factor: float) -> list[str]:
 
 def markdown(results: dict, figure: str | None = None) -> str:
     """The tables of every task (and the figure, if its path is given)."""
+    cpu = f" ({results['cpu_s']:.0f} CPU-seconds)" if "cpu_s" in results else ""
     lines = [
         f"Run {results['date']} on {results['machine']} (`{results['device']}`; 1-minute load "
         f"average {results['load_start']:.1f} at the start, {results['load_end']:.1f} at the "
-        f"end), jax {results['jax']}, {results.get('wall_s', 0):.0f} s in all: "
+        f"end), jax {results['jax']}, {results.get('wall_s', 0):.0f} s in all{cpu}: "
         f"`{results['command']}`. Steps are timed in compiled chunks of {results['chunk']}.",
         "",
     ]
