@@ -29,16 +29,17 @@ def _task_table(name: str, task: dict, factor: float) -> list[str]:
         "",
     ]
     header = "| optimizer | best lr | steps to target | final loss | final accuracy | ms/step "
-    header += "| step time / AdamW | compile s |"
+    header += "| step time / AdamW | time to target, s | compile s |"
     if seeds > 1:
         header += f" final loss, {seeds} seeds | final accuracy, {seeds} seeds |"
     lines += [header, "|---|" + "---:|" * (header.count("|") - 2)]
     for row in task["rows"]:
         reached = row["steps_to_target"]
+        seconds = "—" if reached is None else f"{reached * row['step_ms'] / 1e3:.2f}"
         line = (
             f"| {row['optimizer']} | {row['best_lr']:g} | {'—' if reached is None else reached} "
             f"| {row['final_loss']:.4f} | {row['final_accuracy']:.4f} | {row['step_ms']:.3f} "
-            f"| {row['step_ratio']:.2f} | {row['compile_s']:.1f} |"
+            f"| {row['step_ratio']:.2f} | {seconds} | {row['compile_s']:.1f} |"
         )
         if seeds > 1:
             line += f" {_seeded(row['seed_loss'])} | {_seeded(row['seed_accuracy'])} |"
@@ -56,10 +57,11 @@ def _task_table(name: str, task: dict, factor: float) -> list[str]:
 
 def markdown(results: dict, figure: str | None = None) -> str:
     """The tables of every task (and the figure, if its path is given)."""
+    cpu = f" ({results['cpu_s']:.0f} CPU-seconds)" if "cpu_s" in results else ""
     lines = [
         f"Run {results['date']} on {results['machine']} (`{results['device']}`; 1-minute load "
         f"average {results['load_start']:.1f} at the start, {results['load_end']:.1f} at the "
-        f"end), jax {results['jax']}, {results.get('wall_s', 0):.0f} s in all: "
+        f"end), jax {results['jax']}, {results.get('wall_s', 0):.0f} s in all{cpu}: "
         f"`{results['command']}`. Steps are timed in compiled chunks of {results['chunk']}.",
         "",
     ]
@@ -75,10 +77,13 @@ def write_markdown(results: dict, path: pathlib.Path) -> None:
     path.write_text(markdown(results, path.with_suffix(".png").name))
 
 
-def _log_axis(axis) -> None:
-    """A log axis labelled 0.1, 0.2, 0.5, 1, 2 ... rather than in powers of ten."""
+def _log_axis(axis, low: float, high: float) -> None:
+    """A log axis labelled 0.1, 0.2, 0.5, 1, 2 ... rather than in powers of ten, where the
+    values span more than a factor of 5 (else linear)."""
     from matplotlib import ticker  # noqa: PLC0415
 
+    if high < 5 * low:
+        return
     axis.axes.set_yscale("log")
     axis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
     axis.set_major_formatter(ticker.FormatStrFormatter("%g"))
@@ -99,21 +104,24 @@ def _curves(ax, task: dict) -> None:
     if task["floor"] is not None:
         ax.axhline(task["floor"], color="gray", linestyle=":", linewidth=0.8, label="floor")
     finite = [v for s in task["sweeps"] for r in s["runs"] for v in r["loss"] if np.isfinite(v)]
-    ax.set_ylim(0.9 * min(finite + [task["floor"] or np.inf]), max(finite))
-    _log_axis(ax.yaxis)
+    low, high = 0.9 * min(finite + [task["floor"] or np.inf]), max(finite)
+    ax.set_ylim(low, high)
+    _log_axis(ax.yaxis, low, high)
     ax.set_xlabel("step")
     ax.set_ylabel("held-out loss")
     ax.legend(fontsize=7)
 
 
 def _sweep(ax, task: dict) -> None:
+    every = [task["target"]]
     for sweep in task["sweeps"]:
         lrs = [r["lr"] for r in sweep["runs"]]
         finals = [r["loss"][-1] if np.isfinite(r["loss"][-1]) else np.nan for r in sweep["runs"]]
         ax.plot(lrs, finals, marker="o", label=sweep["optimizer"])
+        every += [v for v in finals if np.isfinite(v)]
     ax.axhline(task["target"], color="black", linestyle="--", linewidth=0.8)
     ax.set_xscale("log")
-    _log_axis(ax.yaxis)
+    _log_axis(ax.yaxis, min(every), max(every))
     ax.set_xlabel("learning rate")
     ax.set_ylabel("final held-out loss")
     ax.legend(fontsize=7)

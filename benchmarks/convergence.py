@@ -14,7 +14,7 @@ donated, the learning rate in the state (:func:`jopt.inject_hyperparams`), so th
 sweep reuses it. A step's wall time (``ms/step``) is timed after the sweeps, the programs
 of every optimizer interleaved (A B C A B C ..., :func:`benchmarks._timing.interleaved_medians`,
 so that a change of the machine's load falls on all of them alike), each continuing from its
-best run's final state: the median of :data:`TIMED_CHUNKS` chunks, over the chunk's steps. A
+best run's final state: the median of 10 to 200 chunks (:data:`TIMING_S`), over its steps. A
 chunk spans whole periods of a preconditioner's refresh, so the refresh is amortized in the
 figure. The JSON also keeps each sweep's own median chunk (``sweep_step_ms``; each run's first
 chunk is warm-up).
@@ -62,7 +62,9 @@ TARGET_FACTOR = 1.05
 CHUNK = 20  # steps per compiled call and between evaluations; a multiple of 10, 5, 4, 2
 STEPS = {"digits": 200, "lm": 500}
 QUICK_STEPS = 2 * CHUNK
-TIMED_CHUNKS, QUICK_TIMED_CHUNKS = 10, 2  # interleaved rounds of every optimizer's chunk
+# Interleaved rounds of every optimizer's chunk: at least TIMED_CHUNKS, more (up to 200)
+# while a task's rounds take under TIMING_S in all, so cheap steps get enough samples.
+TIMED_CHUNKS, QUICK_TIMED_CHUNKS, TIMING_S = 10, 2, 3.0
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -202,6 +204,14 @@ def _spread(values: list[float]) -> tuple[float, float]:
     return float(np.mean(values)), std
 
 
+def _rounds(sweeps: list[dict], quick: bool) -> int:
+    """How many interleaved rounds to time (see TIMING_S), from the sweeps' own chunk times."""
+    if quick:
+        return QUICK_TIMED_CHUNKS
+    one_round = sum(CHUNK * statistics.median(s["runs"][0]["step_s"][1:]) for s in sweeps)
+    return int(min(200, max(TIMED_CHUNKS, TIMING_S / one_round)))
+
+
 def summarize(sweeps: list[dict], chunk_s: dict[str, float] | None = None):
     """The task's target and one row per optimizer (see the module docstring); ``chunk_s``:
     the interleaved seconds of a chunk of each optimizer, else the sweep's own medians."""
@@ -258,8 +268,7 @@ def run(args: argparse.Namespace) -> dict:
             row = summarize(sweeps)[1][-1]
             print(f"{task_name:>6} {name:>12}: best lr {row['best_lr']:g}, final loss "
                   f"{row['final_loss']:.4f}, {row['step_ms']:.2f} ms/step", flush=True)  # fmt: skip
-        rounds = QUICK_TIMED_CHUNKS if args.quick else TIMED_CHUNKS
-        target, rows = summarize(sweeps, interleaved_medians(timing, rounds, warmup=1))
+        target, rows = summarize(sweeps, interleaved_medians(timing, _rounds(sweeps, args.quick)))
         print(f"{task_name:>6} target loss {target:.4f} (AdamW's best final x {TARGET_FACTOR})")
         results["tasks"][task_name] = {
             "description": task.description,
@@ -275,9 +284,11 @@ def run(args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     args = _parse(argv)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     results = run(args)
+    # CPU seconds of all the process's threads: about the wall time on idle cores.
     results["wall_s"] = time.perf_counter() - start
+    results["cpu_s"] = time.process_time() - cpu_start
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "convergence.json").write_text(json.dumps(results, indent=1))
