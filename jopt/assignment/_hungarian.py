@@ -50,15 +50,18 @@ def _augment(costs, state, row):
 
 
 def _solve_wide(cost_matrix):
-    """Rows <= columns: the column of each row, as an int array of length rows."""
+    """Rows <= columns: ``(i, j)`` in optax's order (see :func:`hungarian_algorithm`)."""
     n, m = cost_matrix.shape
     # 1-based with a zero row and column in front, as the augmenting search expects.
     costs = jnp.zeros((n + 1, m + 1), cost_matrix.dtype).at[1:, 1:].set(cost_matrix)
     state = (jnp.zeros(n + 1, costs.dtype), jnp.zeros(m + 1, costs.dtype), jnp.zeros(m + 1, int))
     _, _, match = jax.lax.fori_loop(1, n + 1, lambda r, s: _augment(costs, s, r), state)
-    # Unmatched columns write to the discarded slot 0.
-    column_of_row = jnp.zeros(n + 1, int).at[match].set(jnp.arange(m + 1))
-    return column_of_row[1:] - 1
+    row_plus_one = match[1:]  # per column: its row + 1, 0 where unmatched
+    if n == m:
+        return row_plus_one - 1, jnp.arange(m)
+    # The n matched columns, by decreasing row (unmatched ones hold 0 and come last).
+    rows, columns = jax.lax.top_k(row_plus_one, n)
+    return rows - 1, columns
 
 
 def hungarian_algorithm(cost_matrix: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -74,8 +77,11 @@ def hungarian_algorithm(cost_matrix: jax.Array) -> tuple[jax.Array, jax.Array]:
       cost_matrix: an :math:`n\times m` array of costs.
 
     Returns:
-      ``(i, j)``, integer arrays of length :math:`\min(n, m)` with ``i`` increasing;
-      the cost is ``cost_matrix[i, j].sum()``.
+      ``(i, j)``, integer arrays of length :math:`\min(n, m)`, in optax's order (code
+      indexes by it): a square matrix gives ``j = arange(n)`` and each column's row in
+      ``i``; a wide one (:math:`n < m`) gives the rows in decreasing order with their
+      columns; a tall one the columns in decreasing order with their rows. The cost is
+      ``cost_matrix[i, j].sum()``.
 
     References:
       Kuhn, `The Hungarian method for the assignment problem
@@ -88,14 +94,14 @@ def hungarian_algorithm(cost_matrix: jax.Array) -> tuple[jax.Array, jax.Array]:
         return jnp.zeros(0, int), jnp.zeros(0, int)
     costs = cost_matrix.astype(jnp.result_type(float, cost_matrix.dtype))
     if n <= m:
-        return jnp.arange(n), _solve_wide(costs)
-    row_of_column = _solve_wide(costs.T)
-    order = jnp.argsort(row_of_column)
-    return row_of_column[order], order
+        return _solve_wide(costs)
+    columns, rows = _solve_wide(costs.T)
+    return rows, columns
 
 
 def base_hungarian_algorithm(cost_matrix: jax.Array) -> tuple[jax.Array, jax.Array]:
-    r"""The same assignment as :func:`hungarian_algorithm` (optax keeps two implementations).
+    r"""The assignment of :func:`hungarian_algorithm`, by increasing row, as optax's
+    ``base_hungarian_algorithm`` orders it (optax keeps two implementations).
 
     .. math::  \min_{\pi} \sum_{k} C_{i_k, \pi(i_k)}
 
@@ -103,10 +109,13 @@ def base_hungarian_algorithm(cost_matrix: jax.Array) -> tuple[jax.Array, jax.Arr
       cost_matrix: an :math:`n\times m` array of costs.
 
     Returns:
-      ``(i, j)`` with ``i`` increasing, as :func:`hungarian_algorithm`.
+      ``(i, j)`` with ``i`` increasing. Where several assignments are optimal (ties),
+      optax's second implementation may pick another one; the cost is the same.
 
     References:
       Kuhn, `The Hungarian method for the assignment problem
       <https://doi.org/10.1002/nav.3800020109>`_, 1955.
     """
-    return hungarian_algorithm(cost_matrix)
+    i, j = hungarian_algorithm(cost_matrix)
+    order = jnp.argsort(i)
+    return i[order], j[order]

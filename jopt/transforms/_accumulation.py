@@ -19,7 +19,6 @@ from jopt.base import (
     with_extra_args_support,
 )
 from jopt.schedules._hyper import zero_count
-from jopt.transforms._conditioning import run_inner_if
 
 
 class ShouldSkipUpdateFunction(Protocol):
@@ -88,11 +87,13 @@ class MultiSteps:
                u = \begin{cases} \mathrm{opt}(a_{k-1}) & n = k - 1 \\
                0 & \text{otherwise}\end{cases}
 
-    The wrapped optimizer runs (and its state moves) only on the emitting
-    mini-step. The state holds one accumulator (optax keeps a second tree of the
-    last updates), in float32 by default as in optax; ``accumulator_dtype=None``
-    keeps each parameter's dtype instead, which halves the accumulator of a
-    bfloat16 model and keeps complex gradients complex.
+    The wrapped optimizer runs at every mini-step, as in optax; its state moves and its
+    updates pass only on the emitting one. The numbers are optax's to the bit (running it
+    under ``lax.cond`` only when emitting rounds 1 ulp apart under ``jit``, which Adam
+    amplifies on parameters whose gradient is rounding noise, and was no faster on CPU).
+    An accumulator that emitted a NaN is reset (optax's stays NaN). The accumulator is
+    float32 by default as in optax; ``accumulator_dtype=None`` keeps each parameter's
+    dtype instead, which halves it for a bfloat16 model and keeps complex gradients complex.
 
     Args:
       opt: the wrapped optimizer.
@@ -198,29 +199,50 @@ class MultiSteps:
             # Gradients of another dtype than the params must not change the state's type.
             skip_state = tree.cast_like(skip_state, state.skip_state)
 
+        def accumulate(updates, state, params):
+            return self._accumulate(updates, state, params, k, skip_state, extra_args)
+
+        def keep(updates, state, params):
+            shapes = jax.eval_shape(accumulate, updates, state, params)[0]
+            zeros = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), shapes)
+            return zeros, state._replace(skip_state=skip_state)
+
+        # As in optax, a skipped mini-step keeps the state, and both branches run under
+        # lax.cond, eagerly too (where its branches are compiled): optax's numbers exactly.
+        return jax.lax.cond(skip, keep, accumulate, updates, state, params)
+
+    def _accumulate(self, updates, state, params, k, skip_state, extra_args):
+        """One mini-step that is not skipped: add to the mean (or sum); emit on the k-th."""
         n = state.mini_step
         if self._use_grad_mean:
             acc = jax.tree.map(lambda g, a: a + (g - a) / (n + 1), updates, state.acc_grads)
         else:
             acc = jax.tree.map(lambda g, a: g + a, updates, state.acc_grads)
-        acc_as_grads = tree.cast_like(acc, updates)
-        emit = jnp.logical_and(n == k - 1, jnp.logical_not(skip))
-
-        # Only the emitting mini-step pays for the inner optimizer.
-        new_updates, inner_state = run_inner_if(
-            emit, self._opt, acc_as_grads, state.inner_opt_state, params, extra_args, mask=True
+        emit = n == k - 1
+        new_updates, inner_state = self._run_and_mask(
+            emit, tree.cast_like(acc, updates), state.inner_opt_state, params, extra_args
         )
+        # Reset with a select, not optax's (1 - emit) * acc: an accumulator that emitted a
+        # NaN starts afresh (optax's stays NaN for ever).
         acc_grads = jax.tree.map(
-            lambda new, old: jnp.where(skip, old, jnp.where(emit, 0, new)).astype(old.dtype),
-            acc,
-            state.acc_grads,
+            lambda new, old: jnp.where(emit, 0, new).astype(old.dtype), acc, state.acc_grads
         )
-        mini_step = jnp.where(skip, n, tree.safe_increment(n) % k).astype(jnp.int32)
         gradient_step = jnp.where(
             emit, tree.safe_increment(state.gradient_step), state.gradient_step
         )
+        mini_step = (tree.safe_increment(n) % k).astype(jnp.int32)
         new_state = MultiStepsState(mini_step, gradient_step, inner_state, acc_grads, skip_state)
         return new_updates, new_state
+
+    def _run_and_mask(self, emit, acc, inner_state, params, extra_args):
+        """optax's form: the inner optimizer runs at every mini-step; its state is kept and
+        its updates are let through only on the emitting one (a select, where optax
+        multiplies by ``emit``: the same numbers, and no NaN from a partial sum leaks)."""
+        new_updates, new_state = self._opt.update(acc, inner_state, params, **extra_args)
+        kept = jax.tree.map(
+            lambda old, new: jnp.where(emit, new, old).astype(old.dtype), inner_state, new_state
+        )
+        return jax.tree.map(lambda u: jnp.where(emit, u, jnp.zeros_like(u)), new_updates), kept
 
     def has_updated(self, state: MultiStepsState | ArrayTree) -> jax.Array:
         """Whether the last call to ``update`` emitted a step of the inner optimizer."""

@@ -81,7 +81,9 @@ def scale_by_zoom_linesearch(
         with sufficient decrease is known, >= 0; default 1e-5.
       initial_guess_strategy: ``'keep'`` starts from the previous step (for SGD-like
         directions), ``'one'`` from 1 (for Newton-like directions such as L-BFGS).
-      verbose: print a diagnosis when a search fails; default False.
+      verbose: print optax's diagnosis (its ``INFO`` block: value and slope at the start,
+        the step reached, both errors, then the reason) when a search fails or stops at
+        ``max_learning_rate`` without a bracket; default False.
 
     References:
       Nocedal & Wright, Numerical Optimization, 1999, Algorithms 3.5 and 3.6.
@@ -104,7 +106,7 @@ def scale_by_zoom_linesearch(
 
     start, step, running = make_zoom_step(
         max_linesearch_steps, max_learning_rate, tol, increase_factor, slope_rtol, curv_rtol,
-        approx_dec_rtol, stepsize_precision,
+        approx_dec_rtol, stepsize_precision, verbose,
     )  # fmt: skip
 
     def update(
@@ -124,8 +126,6 @@ def scale_by_zoom_linesearch(
             lambda s: step(s, jax.value_and_grad(value_fn), fn_kwargs),
             start(updates, params, value, grad, guess),
         )
-        if verbose:
-            _report_failure(search, tol)
         new_state = ScaleByZoomLinesearchState(
             learning_rate=search.stepsize,
             value=search.value,
@@ -170,17 +170,4 @@ def _initial_state(params: Any) -> ScaleByZoomLinesearchState:
         value=jnp.asarray(jnp.inf, dtype),
         grad=jtree.zeros_like(params),
         info=ZoomLinesearchInfo(zero_count(), inf, inf),
-    )
-
-
-def _report_failure(search: Any, tol: Any) -> None:
-    ls.cond_print(
-        search.decrease_error > tol,
-        "jopt.scale_by_zoom_linesearch: no step size gave a sufficient decrease "
-        "(value {value}, slope {slope}, step {step}, decrease error {error}); check that "
-        "the updates are a descent direction, or raise max_linesearch_steps",
-        value=search.value_init,
-        slope=search.slope_init,
-        step=search.stepsize,
-        error=search.decrease_error,
     )

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 from jopt import tree as jtree
 from jopt.base import Params, Updates
 from jopt.transforms import _linesearch as ls
+from jopt.transforms._zoom_report import report_failure, report_no_bracket
 
 
 class ZoomSearch(NamedTuple):
@@ -84,6 +85,7 @@ class _Rules(NamedTuple):
     curv_rtol: Any
     approx_dec_rtol: Any
     interval_threshold: Any
+    verbose: bool  # print optax's diagnosis (see _zoom_report)
 
 
 def _on_line(value_and_grad_fn, params, stepsize, updates, fn_kwargs):
@@ -159,6 +161,8 @@ def _widen(rules, search, value_and_grad_fn, fn_kwargs):
     interval_found = high_is_new | low_is_new | (error <= rules.tol)
     # At the largest step with no bracket, no larger step can be tried: stop there.
     done = (error <= rules.tol) | (at_max & ~interval_found)
+    if rules.verbose:
+        report_no_bracket(at_max & ~interval_found, search, stepsize, dec, curv)
     failed = (search.count + 1 >= rules.max_linesearch_steps) & ~done
     new_search = ZoomSearch(
         jtree.safe_increment(search.count), search.params, search.updates,
@@ -265,13 +269,19 @@ def make_zoom_step(
     curv_rtol: Any,
     approx_dec_rtol: Any,
     interval_threshold: Any,
+    verbose: bool = False,
 ) -> tuple[Callable[..., ZoomSearch], Callable[..., ZoomSearch], Callable[[ZoomSearch], Any]]:
     """Build ``start(updates, params, value, grad, stepsize_guess)``, ``step(search,
     value_and_grad_fn, fn_kwargs)`` and ``running(search)``."""
     rules = _Rules(
         max_linesearch_steps, max_stepsize, tol, increase_factor, slope_rtol, curv_rtol,
-        approx_dec_rtol, interval_threshold,
+        approx_dec_rtol, interval_threshold, verbose,
     )  # fmt: skip
+
+    def fail(search):
+        if verbose:
+            report_failure(search, interval_threshold)
+        return _fall_back_to_safe_step(search)
 
     def step(search, value_and_grad_fn, fn_kwargs):
         new = jax.lax.cond(
@@ -280,7 +290,7 @@ def make_zoom_step(
             lambda s: _widen(rules, s, value_and_grad_fn, fn_kwargs),
             search,
         )
-        new = jax.lax.cond(new.failed, _fall_back_to_safe_step, lambda s: s, new)
+        new = jax.lax.cond(new.failed, fail, lambda s: s, new)
         return jtree.cast_like(new, search)
 
     return _start, step, _running
