@@ -56,7 +56,17 @@ OPTIMIZERS: dict[str, tuple[Callable[..., Any], tuple[float, ...]]] = {
     "adamw": (lambda learning_rate: jopt.adamw(learning_rate), (3e-4, 1e-3, 3e-3, 1e-2)),
     "muon": (lambda learning_rate: jopt.contrib.muon(learning_rate), (1e-3, 3e-3, 1e-2, 3e-2)),
     "lion": (lambda learning_rate: jopt.lion(learning_rate), (1e-4, 3e-4, 1e-3, 3e-3)),
-}
+    # The preconditioners and the low-bit states with AdamW's weight decay (1e-4), so that only
+    # the preconditioner (or the state's precision) differs; the rest at their references' defaults.
+    "soap": (lambda learning_rate: jopt.contrib.soap(learning_rate, weight_decay=1e-4),
+             (1e-3, 3e-3, 1e-2, 3e-2)),
+    "kron": (lambda learning_rate: jopt.contrib.kron(learning_rate, weight_decay=1e-4),
+             (3e-4, 1e-3, 3e-3, 1e-2)),
+    "adamw_8bit": (lambda learning_rate: jopt.contrib.adamw_8bit(learning_rate),
+                   (3e-4, 1e-3, 3e-3, 1e-2)),
+    "adamw_4bit": (lambda learning_rate: jopt.contrib.adamw_4bit(learning_rate),
+                   (3e-4, 1e-3, 3e-3, 1e-2)),
+}  # fmt: skip
 REFERENCE = "adamw"
 TARGET_FACTOR = 1.05
 CHUNK = 20  # steps per compiled call and between evaluations; a multiple of 10, 5, 4, 2
