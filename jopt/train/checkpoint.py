@@ -98,24 +98,7 @@ class Checkpointer:
         self.every_epochs, self.every_steps = every_epochs, every_steps
         self.metric, self.mode, self.checksums = metric, mode, checksums
         self._claim_directory()
-        keep = [policies.LatestN(n=keep_last)]
-        if keep_best:
-            keep.append(policies.BestN(
-                get_metric_fn=lambda metrics: metrics[metric], reverse=mode == "min",
-                # A step saved without the metric ranks worst (see save); one whose metrics
-                # file is damaged has none and is kept: damage never deletes a checkpoint.
-                n=keep_best, keep_checkpoints_without_metrics=True,
-            ))  # fmt: skip
-        options = ocp.CheckpointManagerOptions(
-            preservation_policy=policies.AnyPreservationPolicy(keep),
-            # best_fn makes orbax write the metrics and rank the steps for best_step().
-            best_fn=lambda metrics: metrics[metric],
-            best_mode=mode,
-            enable_async_checkpointing=async_save,
-            cleanup_tmp_directories=True,
-            # orbax's atomic rename, followed by the manifest of the committed folder.
-            temporary_path_class=_integrity.ManifestOnCommit if checksums else None,
-        )
+        options = _manager_options(keep_last, keep_best, metric, mode, async_save, checksums)
         self._manager = _integrity.TolerantManager(
             self.directory,
             options=options,
@@ -245,20 +228,7 @@ class Checkpointer:
         """
         check.boolean("cast", cast)
         self.wait()
-        if step in ("latest", "best"):
-            chosen = self.latest_step() if step == "latest" else self.best_step()
-            if chosen is None:
-                raise FileNotFoundError(
-                    f"no {step} checkpoint in {self.directory!r}; train with this "
-                    "Checkpointer first, or start without resume"
-                )
-        elif step in self.all_steps():
-            chosen = step
-        else:
-            raise ValueError(
-                f"step must be one of {self.all_steps()}, 'latest' or 'best', got {step!r}"
-            )
-        candidates = self.all_steps()[::-1] if step == "latest" else [chosen]
+        candidates = self._candidates(step)
         target = saved_tree(state, early_stopping)
         for candidate in candidates:
             try:
@@ -274,6 +244,23 @@ class Checkpointer:
                     f"{older[0]}", stacklevel=2,
                 )  # fmt: skip
         raise AssertionError("unreachable: the last candidate returns or raises")
+
+    def _candidates(self, step: int | str) -> list[int]:
+        """The steps a restore of ``step`` tries, in order ("latest": newest first)."""
+        if step in ("latest", "best"):
+            chosen = self.latest_step() if step == "latest" else self.best_step()
+            if chosen is None:
+                raise FileNotFoundError(
+                    f"no {step} checkpoint in {self.directory!r}; train with this "
+                    "Checkpointer first, or start without resume"
+                )
+        elif step in self.all_steps():
+            chosen = step
+        else:
+            raise ValueError(
+                f"step must be one of {self.all_steps()}, 'latest' or 'best', got {step!r}"
+            )
+        return self.all_steps()[::-1] if step == "latest" else [chosen]
 
     def save_progress(self, progress: Progress, metrics: dict[str, Any] | None = None) -> None:
         """Save a :func:`~jopt.train.fit` run's whole record (``metrics`` ranks it)."""
@@ -299,3 +286,26 @@ class Checkpointer:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _manager_options(keep_last: int, keep_best: int, metric: str, mode: str, async_save: bool,
+                     checksums: bool) -> ocp.CheckpointManagerOptions:  # fmt: skip
+    """orbax's options for a :class:`Checkpointer`: what it keeps, ranks and verifies."""
+    keep = [policies.LatestN(n=keep_last)]
+    if keep_best:
+        keep.append(policies.BestN(
+            get_metric_fn=lambda metrics: metrics[metric], reverse=mode == "min",
+            # A step saved without the metric ranks worst (see save); one whose metrics
+            # file is damaged has none and is kept: damage never deletes a checkpoint.
+            n=keep_best, keep_checkpoints_without_metrics=True,
+        ))  # fmt: skip
+    return ocp.CheckpointManagerOptions(
+        preservation_policy=policies.AnyPreservationPolicy(keep),
+        # best_fn makes orbax write the metrics and rank the steps for best_step().
+        best_fn=lambda metrics: metrics[metric],
+        best_mode=mode,
+        enable_async_checkpointing=async_save,
+        cleanup_tmp_directories=True,
+        # orbax's atomic rename, followed by the manifest of the committed folder.
+        temporary_path_class=_integrity.ManifestOnCommit if checksums else None,
+    )
