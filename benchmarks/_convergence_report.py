@@ -42,7 +42,9 @@ def _task_table(name: str, task: dict, factor: float) -> list[str]:
             f"| {row['step_ratio']:.2f} | {seconds} | {row['compile_s']:.1f} |"
         )
         if seeds > 1:
-            line += f" {_seeded(row['seed_loss'])} | {_seeded(row['seed_accuracy'])} |"
+            seed_lr = row.get("seed_lr", row["best_lr"])
+            at = "" if seed_lr == row["best_lr"] else f" (lr {seed_lr:g})"
+            line += f" {_seeded(row['seed_loss'])}{at} | {_seeded(row['seed_accuracy'])}{at} |"
         lines.append(line)
     lines += ["", "Sweep, seed 0: final loss (steps to target) at each learning rate.", ""]
     lines += ["| optimizer | learning rates |", "|---|---|"]
@@ -96,7 +98,7 @@ def _curves(ax, task: dict) -> None:
         (line,) = ax.plot(
             best["steps"], best["loss"], label=f"{row['optimizer']} {row['best_lr']:g}"
         )
-        if len(sweep["seeds"]) > 1:
+        if len(sweep["seeds"]) > 1 and sweep["seeds"][0]["lr"] == row["best_lr"]:
             losses = np.array([r["loss"] for r in sweep["seeds"]])
             ax.fill_between(best["steps"], losses.min(0), losses.max(0), alpha=0.2,
                             color=line.get_color(), linewidth=0)  # fmt: skip

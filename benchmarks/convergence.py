@@ -7,7 +7,9 @@ runs its learning-rate grid on seed 0; its best learning rate is the one with th
 final held-out loss. The target of a task is AdamW's best final loss times
 :data:`TARGET_FACTOR`; "steps to target" is the first evaluation at or below it. With
 ``--seeds N`` the best learning rate of each optimizer runs again on seeds 1 .. N-1 (a seed
-fixes the initial parameters and the batch order, the same for every optimizer).
+fixes the initial parameters and the batch order, the same for every optimizer);
+``--seeds-at-adamw-lr`` runs every optimizer's seeds at AdamW's best learning rate instead
+(the same hyperparameters: how an 8-bit AdamW is compared with AdamW).
 
 Each optimizer compiles one program per task: ``chunk`` steps under ``lax.scan``, buffers
 donated, the learning rate in the state (:func:`jopt.inject_hyperparams`), so the whole
@@ -86,6 +88,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, default=1, help="seeds of each best lr (>= 1)")
     parser.add_argument("--steps", type=int, default=None, help="steps of every run (a multiple "
                         f"of {CHUNK}); default {STEPS}")  # fmt: skip
+    parser.add_argument("--seeds-at-adamw-lr", action="store_true",
+                        help="the seeds of every optimizer at AdamW's best lr")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="small models, 2 lrs, 40 steps")
     parser.add_argument("--out", default="benchmarks/results")
     parser.add_argument("--docs", action="store_true", help="also update docs/benchmarks.md")
@@ -177,14 +181,16 @@ def _final(run: dict) -> float:
     return value if np.isfinite(value) else float("inf")
 
 
-def _sweep(task: Task, shared: tuple, name: str, seeds: int, steps: int, quick: bool):
-    """Every learning rate of ``name`` on seed 0, then its best on the other seeds.
+def _sweep(task: Task, shared: tuple, name: str, args: argparse.Namespace, steps: int,
+           seed_lr: float | None = None):  # fmt: skip
+    """Every learning rate of ``name`` on seed 0, then its best (or ``seed_lr``) on the
+    other seeds.
 
     Returns the sweep's record and what times the best run's program afterwards:
     ``(step, (params, state), inputs)`` for :func:`benchmarks._timing.interleaved_medians`.
     """
     factory, grid = OPTIMIZERS[name]
-    grid = grid[1:3] if quick else grid
+    grid = grid[1:3] if args.quick else grid
     tx = jopt.inject_hyperparams(factory)(learning_rate=grid[0])
     init_params, evaluate = shared
     programs = _Programs(init_params, jax.jit(tx.init), _chunk_program(task, tx), evaluate)
@@ -196,10 +202,11 @@ def _sweep(task: Task, shared: tuple, name: str, seeds: int, steps: int, quick: 
     compile_s = time.perf_counter() - start
     runs, carries = zip(*(_train(task, programs, lr, 0, steps) for lr in grid), strict=True)
     best = min(range(len(runs)), key=lambda i: _final(runs[i]))
-    repeats = [runs[best]]
-    repeats += [_train(task, programs, grid[best], s, steps)[0] for s in range(1, seeds)]
+    lr = grid[best] if seed_lr is None else seed_lr
+    first = [r for r in runs if r["lr"] == lr] or [_train(task, programs, lr, 0, steps)[0]]
+    repeats = first + [_train(task, programs, lr, s, steps)[0] for s in range(1, args.seeds)]
     record = {"optimizer": name, "compile_s": compile_s, "runs": list(runs), "seeds": repeats}
-    indices = np.random.default_rng(seeds).integers(0, task.train_size, indices.shape)
+    indices = np.random.default_rng(args.seeds).integers(0, task.train_size, indices.shape)
     step = lambda carry, inputs: programs.chunk(*carry, *inputs)[:2]
     return record, (step, carries[best], (task.data, indices.astype(np.int32)))
 
@@ -245,6 +252,7 @@ def summarize(sweeps: list[dict], chunk_s: dict[str, float] | None = None):
             "step_ms": 1e3 * chunk_s[sweep["optimizer"]] / CHUNK if chunk_s else sweep_ms,
             "compile_s": sweep["compile_s"],
             "seeds": len(finals),
+            "seed_lr": sweep["seeds"][0]["lr"],
             "seed_loss": _spread(finals),
             "seed_accuracy": _spread(accuracies),
             "sweep": {str(r["lr"]): [r["loss"][-1], _steps_to(r, target)] for r in sweep["runs"]},
@@ -273,7 +281,8 @@ def run(args: argparse.Namespace) -> dict:
         steps = args.steps or (QUICK_STEPS if args.quick else STEPS[task_name])
         shared, sweeps, timing = (jax.jit(task.init), jax.jit(task.evaluate)), [], {}
         for name in args.optimizers:
-            sweep, timing[name] = _sweep(task, shared, name, args.seeds, steps, args.quick)
+            seed_lr = sweeps[0]["seeds"][0]["lr"] if sweeps and args.seeds_at_adamw_lr else None
+            sweep, timing[name] = _sweep(task, shared, name, args, steps, seed_lr)
             sweeps.append(sweep)
             row = summarize(sweeps)[1][-1]
             print(f"{task_name:>6} {name:>12}: best lr {row['best_lr']:g}, final loss "

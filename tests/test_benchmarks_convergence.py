@@ -15,7 +15,8 @@ from benchmarks._convergence_report import BEGIN, END, FIGURE, RAW, update_docs
 def quick(tmp_path_factory):
     out = tmp_path_factory.mktemp("convergence")
     results = convergence.main(
-        ["--quick", "--optimizers", "lion,adamw", "--seeds", "2", "--out", str(out)]
+        ["--quick", "--optimizers", "lion,adamw", "--seeds", "2", "--seeds-at-adamw-lr"]
+        + ["--out", str(out)]
     )
     return results, out
 
@@ -39,6 +40,8 @@ def test_quick_run_learns_and_reports_each_optimizer_against_adamw(quick):
             assert first[0] != second[0] and first[-1] != second[-1]
         for row in rows.values():
             assert row["seeds"] == 2 and row["seed_loss"][1] > 0 and row["step_ms"] > 0
+            # --seeds-at-adamw-lr: lion's seeds run at AdamW's best lr (here outside lion's grid).
+            assert row["seed_lr"] == adamw["best_lr"]
 
 
 def test_quick_run_writes_table_and_plot(quick):
