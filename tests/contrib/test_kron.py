@@ -156,6 +156,17 @@ def test_bfloat16_params_keep_their_dtype_with_float32_factors():
     assert jopt.tree.l2_norm(final) < jopt.tree.l2_norm(params)
 
 
+def test_mu_dtype_and_precond_dtype_set_the_stored_dtypes_only():
+    params = _tree()
+    tx = contrib.kron(0.05, preconditioner_update_probability=1.0, mu_dtype=jnp.bfloat16,
+                      precond_dtype=jnp.bfloat16)  # fmt: skip
+    final, state = _run(tx, params, lambda p, s: jax.tree.map(lambda x: x * 0.5, p), 3)
+    assert all(x.dtype == jnp.bfloat16 for x in jax.tree.leaves(state[0].mu))
+    assert all(q.dtype == jnp.bfloat16 for q in jax.tree.leaves(state[0].preconditioners))
+    assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(final))
+    assert bool(jopt.tree.all_finite(final))
+
+
 def test_updates_are_rms_capped():
     params = {"w": jnp.ones((4, 3))}
     tx = contrib.scale_by_kron(b1=0.0, preconditioner_update_probability=0.0,
