@@ -582,6 +582,20 @@ CONTRIB += [
          optax=None, steps=12, eager_steps=4),
 ]  # fmt: skip
 
+# Distributed Shampoo has no optax twin: tests/contrib/test_shampoo.py replays
+# precondition-opt's trajectories. Blocks of 4 and a root every 3 steps from step 1 reach
+# the blocking, the refresh and the grafting in a few steps (its roots compile slowly); a
+# beta2 with an exact 1 - beta2 keeps injected float32 hyperparameters from moving the
+# roots of the rank-1 first statistics (a 1e-5 change there is amplified to ~1e-3).
+CONTRIB += [
+    Case("contrib.shampoo", _c.shampoo, {"learning_rate": 0.05, "block_size": 4,
+                                         "start_preconditioning_step": 1,
+                                         "preconditioning_compute_steps": 3,
+                                         "graft_type": "rmsprop_normalized", "beta2": 0.75},
+         None, steps=6, eager_steps=2),
+]  # fmt: skip
+
+
 # --- schedules: reduce on plateau ----------------------------------------------
 
 

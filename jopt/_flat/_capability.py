@@ -67,6 +67,7 @@ _LEAF_SHAPES = {
     "scale_by_galore": "it projects each matrix onto a low-rank subspace",
     "scale_by_kron": "it keeps Kronecker factors per axis of each leaf and draws probes per leaf",
     "scale_by_muon": "it orthogonalises each matrix",
+    "scale_by_shampoo": "it blocks each leaf and multiplies the blocks by matrix roots",
     "scale_by_shape": "it scales each leaf by its matrix shape",
     "scale_by_sm3": "it keeps one accumulator per axis of each leaf",
     "scale_by_soap": "it rotates each matrix into the eigenbases of its Kronecker factors",

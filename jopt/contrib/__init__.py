@@ -57,6 +57,7 @@ from jopt.contrib._schedule_free import (
     schedule_free_sgd,
 )
 from jopt.contrib._soap import ScaleBySoapState, scale_by_soap, soap
+from jopt.contrib._shampoo import ScaleByShampooState, scale_by_shampoo, shampoo
 from jopt.contrib._sophia import (
     HutchinsonState,
     SophiaState,
@@ -96,6 +97,7 @@ __all__ = [
     "ScaleBySimplifiedAdEMAMixState",
     "ScheduleFreeState",
     "SophiaState",
+    "ScaleByShampooState",
     "SplitRealAndImaginaryState",
     "acprop",
     "ademamix",
@@ -127,12 +129,14 @@ __all__ = [
     "scale_by_galore",
     "scale_by_madgrad",
     "scale_by_muon",
+    "scale_by_shampoo",
     "scale_by_simplified_ademamix",
     "scale_by_sophia",
     "schedule_free",
     "schedule_free_adamw",
     "schedule_free_eval_params",
     "schedule_free_sgd",
+    "shampoo",
     "simplified_ademamix",
     "sophia",
     "split_real_and_imaginary",
