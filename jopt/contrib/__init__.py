@@ -56,8 +56,8 @@ from jopt.contrib._schedule_free import (
     schedule_free_eval_params,
     schedule_free_sgd,
 )
-from jopt.contrib._soap import ScaleBySoapState, scale_by_soap, soap
 from jopt.contrib._shampoo import ScaleByShampooState, scale_by_shampoo, shampoo
+from jopt.contrib._soap import ScaleBySoapState, scale_by_soap, soap
 from jopt.contrib._sophia import (
     HutchinsonState,
     SophiaState,
