@@ -180,6 +180,7 @@ def scale_by_shampoo(
     """
     check.integer("block_size", block_size)
     check.closed_unit_interval("beta1", beta1)
+    check.positive("beta2", beta2, "pass a value in (0, 1] such as 0.999")
     check.interval("beta2", beta2, 0.0, 1.0, "pass a value in (0, 1] such as 0.999")
     check.non_negative("diagonal_epsilon", diagonal_epsilon)
     check.non_negative("matrix_epsilon", matrix_epsilon)
@@ -238,7 +239,7 @@ def scale_by_shampoo(
         grads, treedef = jax.tree.flatten(updates)
         layouts = layouts_of(grads)
         step = state.count
-        g32 = [g.astype(jnp.float32) for g in grads]
+        g32 = [jnp.asarray(g, jnp.float32) for g in grads]
         statistics = jax.lax.cond(
             step % statistics_compute_steps == 0,
             lambda: blocks.new_statistics(g32, layouts, state.statistics, beta2),
@@ -282,13 +283,13 @@ def scale_by_shampoo(
         remaining = iter(preconditioners)
         results = []
         for i, (g, layout) in enumerate(zip(g32, layouts, strict=True)):
-            diagonal = None if diagonals is None else diagonals[i].astype(jnp.float32)
-            param = None if params_flat[i] is None else params_flat[i].astype(jnp.float32)
+            diagonal = None if diagonals is None else jnp.asarray(diagonals[i], jnp.float32)
+            param = None if params_flat[i] is None else jnp.asarray(params_flat[i], jnp.float32)
             results.append(
                 _leaf_update(
                     g, param, layout, remaining, diagonal,
-                    flat(state.diagonal_momentum)[i].astype(jnp.float32),
-                    flat(state.momentum)[i].astype(jnp.float32), run, h,
+                    jnp.asarray(flat(state.diagonal_momentum)[i], jnp.float32),
+                    jnp.asarray(flat(state.momentum)[i], jnp.float32), run, h,
                 )
             )  # fmt: skip
         columns = list(zip(*results, strict=True)) if results else [(), (), (), ()]

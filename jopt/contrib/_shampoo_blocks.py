@@ -109,11 +109,12 @@ def precondition_block(block: jax.Array, roots: list[jax.Array]) -> jax.Array:
 
 def layouts(leaves, block_size, merge_bound, skip_gt, skip_rank_lt) -> list[Blocks | None]:
     """Each leaf's block layout, or None where it is left to the graft (too big, too flat)."""
+    shapes = [tuple(np.shape(x)) for x in leaves]
     return [
         None
-        if x.ndim < skip_rank_lt or any(d > skip_gt for d in x.shape)
-        else Blocks.of(x.shape, block_size, merge_bound)
-        for x in leaves
+        if len(s) < skip_rank_lt or any(d > skip_gt for d in s)
+        else Blocks.of(s, block_size, merge_bound)
+        for s in shapes
     ]
 
 
