@@ -148,7 +148,8 @@ def scale_by_shampoo(
     ``preconditioning_compute_steps`` each statistic adds a root of :math:`O(D^3)`, where
     :math:`D` is the tree's largest statistic (all are padded to it and batched, one
     compiled root per exponent, as precondition-opt does): up to 100 coupled Newton steps
-    of a few matrix products, or one ``eigh``.
+    of a few matrix products, or one ``eigh``. Under ``vmap`` (a population sweep) the
+    ``lax.cond`` becomes a select and the roots run every step.
 
     Args:
       block_size: longest side of a block, an integer >= 0 (0: no blocking). Default 128.
