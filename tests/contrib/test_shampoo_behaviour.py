@@ -3,6 +3,8 @@ fallback on a failed root, degenerate gradients, bfloat16, 8 fake devices and ``
 
 from __future__ import annotations
 
+import enum
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -178,6 +180,14 @@ def test_fit_lowers_the_loss():
     before = float(_mlp_loss(state.params, BATCH))
     result = fit(state, make_train_step(_mlp_loss), data, epochs=3, progress=False)
     assert float(_mlp_loss(result.state.params, BATCH)) < 0.7 * before
+
+
+def test_graft_type_takes_precondition_opts_enum_member():
+    grafting = enum.IntEnum("GraftingType", "NONE SGD ADAGRAD RMSPROP RMSPROP_NORMALIZED")
+    by_enum = jopt.contrib.scale_by_shampoo(block_size=4, graft_type=grafting.RMSPROP_NORMALIZED)
+    by_name = jopt.contrib.scale_by_shampoo(block_size=4, graft_type="rmsprop_normalized")
+    grads = lambda i, p: jax.tree.map(jnp.cos, p)  # noqa: E731
+    assert_trees_close(_run(by_enum, grads, 2)[0], _run(by_name, grads, 2)[0], rtol=0, atol=0)
 
 
 def test_errors_name_the_argument():
