@@ -6,9 +6,9 @@ repository), its code cells are written to a temporary directory outside the rep
 and executed twice in fresh processes: once with real optax, once with ``optax`` (and its
 submodules) resolving to jopt, i.e. ``import jopt as optax``. Shell lines (``!pip``) and
 IPython magics are dropped; matplotlib draws on the Agg backend; NumPy's and Python's
-global generators are seeded (some cells draw from them unseeded). The printed output of
-every cell and every array (or pytree of arrays) left in the notebook's namespace are
-compared: bit-equal, close (relative difference < 1e-6), or different by how much.
+global generators are seeded before each cell (some cells draw from them unseeded). The
+printed output of every cell and every array (or pytree of arrays) left in the notebook's
+namespace are compared: bit-equal, close (relative difference < 1e-6), or different by how much.
 
 Notebooks that download a data set (tensorflow_datasets) or import a package that is not
 installed are skipped and say why.
@@ -120,6 +120,18 @@ class _AliasLoader:
         pass
 
 
+def _numeric(leaf) -> bool:
+    import jax
+    import numpy as np
+
+    if not isinstance(leaf, (np.ndarray, jax.Array, float)):
+        return False
+    try:
+        return np.asarray(leaf).dtype.kind in "biufc"
+    except Exception:  # noqa: BLE001 - e.g. a PRNG key array
+        return False
+
+
 def _arrays(namespace: dict) -> dict:
     """Every array or pytree of arrays in the namespace, as lists of NumPy leaves."""
     import jax
@@ -133,7 +145,7 @@ def _arrays(namespace: dict) -> dict:
             leaves = jax.tree.leaves(value)
         except Exception:  # noqa: BLE001 - not a pytree: nothing to compare
             continue
-        arrays = [leaf for leaf in leaves if isinstance(leaf, (np.ndarray, jax.Array, float))]
+        arrays = [leaf for leaf in leaves if _numeric(leaf)]
         if arrays and len(arrays) == len(leaves):
             try:
                 found[name] = [np.asarray(leaf) for leaf in arrays]
@@ -161,17 +173,18 @@ def worker(cells_file: str, library: str, out_file: str) -> None:
 
     plt.show = lambda *args, **kwargs: plt.close("all")
     cells = json.loads(pathlib.Path(cells_file).read_text())
-    # Notebooks that draw from NumPy's or Python's global generator unseeded: seed them.
     import random
 
     import numpy as np
 
-    random.seed(0)
-    np.random.seed(0)
     namespace = {"__name__": "__main__"}
     printed, errors = [], {}
     for index, source in enumerate(cells):
         buffer = io.StringIO()
+        # Cells that draw from NumPy's or Python's global generator unseeded: seed each cell
+        # (imports on one side may have drawn from the generator before).
+        random.seed(index)
+        np.random.seed(index)
         try:
             with contextlib.redirect_stdout(buffer):
                 exec(compile(source, f"<cell {index}>", "exec"), namespace)  # noqa: S102
