@@ -64,6 +64,11 @@ OPTIMIZERS: dict[str, tuple[Callable[..., Any], tuple[float, ...]]] = {
              (1e-3, 3e-3, 1e-2, 3e-2)),
     "kron": (lambda learning_rate: jopt.contrib.kron(learning_rate, weight_decay=1e-4),
              (3e-4, 1e-3, 3e-3, 1e-2)),
+    # Shampoo as its reference's README advises for training: Adam-like (RMSProp) grafting, roots
+    # every 10 steps, 2-D statistics (merging small dims would turn each kernel into 4096-blocks).
+    "shampoo": (lambda learning_rate: jopt.contrib.shampoo(
+        learning_rate, graft_type="rmsprop", preconditioning_compute_steps=10,
+        merge_small_dims_block_size=1, matrix_epsilon=1e-4), (3e-4, 1e-3, 3e-3, 1e-2)),
     "adamw_8bit": (lambda learning_rate: jopt.contrib.adamw_8bit(learning_rate),
                    (3e-4, 1e-3, 3e-3, 1e-2)),
     "adamw_4bit": (lambda learning_rate: jopt.contrib.adamw_4bit(learning_rate),
