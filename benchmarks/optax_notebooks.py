@@ -214,7 +214,8 @@ def worker(cells_file: str, library: str, out_file: str) -> None:
 def _run(cells_file: pathlib.Path, library: str, timeout: float) -> tuple[dict | None, float]:
     out = cells_file.with_suffix(f".{library}.pkl")
     path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": path}
+    # A fixed hash seed: networkx lays out a set of nodes, whose order follows str hashes.
+    env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": path, "PYTHONHASHSEED": "0"}
     args = [sys.executable, "-m", "benchmarks.optax_notebooks", "--worker", str(cells_file)]
     start = time.perf_counter()
     try:
