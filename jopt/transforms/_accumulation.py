@@ -236,13 +236,14 @@ class MultiSteps:
 
     def _run_and_mask(self, emit, acc, inner_state, params, extra_args):
         """optax's form: the inner optimizer runs at every mini-step; its state is kept and
-        its updates are let through only on the emitting one (a select, where optax
-        multiplies by ``emit``: the same numbers, and no NaN from a partial sum leaks)."""
+        its updates are let through only on the emitting one. The updates are multiplied by
+        ``emit``, as optax does: a select gives the same values but another fusion, which
+        newer XLA (jax 0.12) compiles 1 ulp apart from optax."""
         new_updates, new_state = self._opt.update(acc, inner_state, params, **extra_args)
         kept = jax.tree.map(
             lambda old, new: jnp.where(emit, new, old).astype(old.dtype), inner_state, new_state
         )
-        return jax.tree.map(lambda u: jnp.where(emit, u, jnp.zeros_like(u)), new_updates), kept
+        return jax.tree.map(lambda u: emit * u, new_updates), kept
 
     def has_updated(self, state: MultiStepsState | ArrayTree) -> jax.Array:
         """Whether the last call to ``update`` emitted a step of the inner optimizer."""
