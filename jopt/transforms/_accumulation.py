@@ -238,7 +238,7 @@ class MultiSteps:
         """optax's form: the inner optimizer runs at every mini-step; its state is kept and
         its updates are let through only on the emitting one. The updates are multiplied by
         ``emit``, as optax does: a select gives the same values but another fusion, which
-        newer XLA (jax 0.12) compiles 1 ulp apart from optax."""
+        newer XLA (jax 0.12) compiles 1 ulp off optax's numbers."""
         new_updates, new_state = self._opt.update(acc, inner_state, params, **extra_args)
         kept = jax.tree.map(
             lambda old, new: jnp.where(emit, new, old).astype(old.dtype), inner_state, new_state
