@@ -437,12 +437,12 @@ WRAPPERS: list[Case] = [
              {"learning_rate": 0.05, "weight_decay": 0.1, "mask": _mask}),
     _wrapper("multi_steps-k3",
              lambda lib, **kw: lib.MultiSteps(lib.adam(0.05), **kw).gradient_transformation(),
-             {"every_k_schedule": 3}, compile_optax=True),
+             {"every_k_schedule": 3}, compile_optax=True, eager_steps=7),  # emits at 3 and 6
     _wrapper("multi_steps-schedule-sum",
              lambda lib, **kw: lib.MultiSteps(
                  lib.sgd(0.02, momentum=0.9), _every_k, use_grad_mean=False,
                  should_skip_update_fn=lib.skip_not_finite).gradient_transformation(),
-             compile_optax=True),
+             compile_optax=True, eager_steps=8),  # emits at 2, 4 and 7
 ]  # fmt: skip
 # --- contrib -------------------------------------------------------------------
 

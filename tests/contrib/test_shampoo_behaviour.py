@@ -64,9 +64,9 @@ def test_merge_small_dims_and_blocks():
     np.testing.assert_array_equal(layout.join(pieces), x)
 
 
-def _run(tx, grads_fn, steps=4, params=PARAMS):
+def _run(tx, grads_fn, steps=4, params=PARAMS, update=None):
     state = tx.init(params)
-    update = jax.jit(tx.update)
+    update = update or jax.jit(tx.update)
     out = []
     for i in range(steps):
         u, state = update(grads_fn(i, params), state, params)
@@ -105,16 +105,17 @@ DEGENERATE = {
 
 @pytest.mark.parametrize("eigh", [False, True])
 @pytest.mark.parametrize("graft_type", ["sgd", "adagrad", "rmsprop_normalized"])
-@pytest.mark.parametrize("kind", sorted(DEGENERATE))
-def test_no_nan_on_degenerate_gradients(kind, graft_type, eigh):
+def test_no_nan_on_degenerate_gradients(graft_type, eigh):
     tx = jopt.contrib.shampoo(
         0.1, block_size=4, start_preconditioning_step=1, graft_type=graft_type, eigh=eigh
     )
-    params, out = _run(tx, DEGENERATE[kind], steps=3)
-    for leaf in jax.tree.leaves((params, out)):
-        assert bool(jnp.all(jnp.isfinite(leaf))), (kind, leaf)
-    if kind == "zero":
-        assert_trees_close(params, PARAMS, rtol=0, atol=0)
+    update = jax.jit(tx.update)  # one program for both kinds of gradient
+    for kind in sorted(DEGENERATE):
+        params, out = _run(tx, DEGENERATE[kind], steps=3, update=update)
+        for leaf in jax.tree.leaves((params, out)):
+            assert bool(jnp.all(jnp.isfinite(leaf))), (kind, leaf)
+        if kind == "zero":
+            assert_trees_close(params, PARAMS, rtol=0, atol=0)
 
 
 def test_bfloat16_params_keep_their_dtype_and_roots_stay_float32():
