@@ -41,7 +41,7 @@ def test_every_fixture_is_there():
 
 
 @pytest.fixture(scope="module")
-def reference():
+def reference_and_bound():
     path, tolerance = _fixture_for(jax.__version__)
     with np.load(path) as data:
         return dict(data), tolerance
@@ -59,8 +59,8 @@ def _jopt_shampoo(config: dict):
 
 
 @pytest.mark.parametrize("name", sorted(ref.CONFIGS))
-def test_trajectory_equals_precondition_opt(reference, name):
-    reference, tolerance = reference
+def test_trajectory_equals_precondition_opt(reference_and_bound, name):
+    reference, tolerance = reference_and_bound
     got = ref.trajectory(_jopt_shampoo(ref.CONFIGS[name]), reference)
     assert set(got) == {k[len(name) + 1 :] for k in reference if k.startswith(f"{name}/")}
     for key, value in got.items():
