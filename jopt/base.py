@@ -12,8 +12,10 @@ and print. The shape mirrors optax's, so a jopt transform can stand inside
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -24,8 +26,9 @@ __all__ = [
     "ArrayTree", "EmptyState", "GradientTransformation", "GradientTransformationExtraArgs",
     "MaskOrFn", "OptState", "Params", "ScalarOrSchedule", "Schedule",
     "TransformInitFn", "TransformUpdateExtraArgsFn", "TransformUpdateFn", "Updates",
-    "apply_updates", "identity", "incremental_update", "init_empty_state", "periodic_update",
-    "set_to_zero", "stateless", "stateless_with_tree_map", "with_extra_args_support",
+    "apply_updates", "declared_static_args", "identity", "incremental_update",
+    "init_empty_state", "periodic_update", "set_to_zero", "static_args", "stateless",
+    "stateless_with_tree_map", "with_extra_args_support",
 ]  # fmt: skip
 
 # Type aliases, owned here so that no other library's aliases leak into jopt.
@@ -95,6 +98,75 @@ class GradientTransformationExtraArgs(GradientTransformation):
     """
 
     update: TransformUpdateExtraArgsFn
+
+
+_Factory = TypeVar("_Factory", bound=Callable[..., Any])
+_STATIC_ATTRIBUTE = "__jopt_static_args__"
+
+
+def static_args(*names: str) -> Callable[[_Factory], _Factory]:
+    """Declare the arguments of a transform factory that fix its state's structure.
+
+    Block sizes, size thresholds, bit widths, ranks and masks decide the shapes, dtypes or
+    layout of the state (or which leaves it covers): they can never be traced.
+    :func:`jopt.inject_hyperparams` keeps the declared names static without the caller
+    listing them, and injects every other number. A declared argument given as an array
+    (``optax.inject_hyperparams`` turns every number into one) is refused with an error
+    that lists the names to pass as ``static_args``.
+
+    Args:
+      *names: argument names of the decorated factory.
+
+    Example:
+      >>> import jopt
+      >>> @jopt.static_args("block_size")
+      ... def blocked_sgd(learning_rate, block_size=4):
+      ...     return jopt.sgd(learning_rate)
+      >>> sorted(jopt.declared_static_args(blocked_sgd))
+      ['block_size']
+    """
+
+    def declare(factory: _Factory) -> _Factory:
+        signature = inspect.signature(factory)
+        unknown = sorted(set(names) - set(signature.parameters))
+        if unknown:
+            raise ValueError(
+                f"static_args must name arguments of {factory.__name__}, got unknown {unknown}; "
+                f"pick from {sorted(signature.parameters)}"
+            )
+        declared = frozenset(names) | declared_static_args(factory)
+
+        @functools.wraps(factory)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            arguments = signature.bind_partial(*args, **kwargs).arguments
+            for name in sorted(declared & set(arguments)):
+                if isinstance(arguments[name], (jax.Array, jax.core.Tracer)):
+                    raise TypeError(
+                        f"{factory.__name__}'s {name} fixes the structure of its state and must "
+                        f"be a Python value, got an array {arguments[name]!r}; "
+                        "optax.inject_hyperparams passes every number as one: give it "
+                        f"static_args={tuple(sorted(declared))}, or use jopt.inject_hyperparams, "
+                        "which knows them"
+                    )
+            return factory(*args, **kwargs)
+
+        setattr(checked, _STATIC_ATTRIBUTE, declared)
+        return checked  # type: ignore[return-value]
+
+    return declare
+
+
+def declared_static_args(factory: Callable[..., Any]) -> frozenset[str]:
+    """The argument names ``factory`` declared with :func:`static_args` (through its wrappers).
+
+    Args:
+      factory: a transform factory, possibly wrapped with ``functools.wraps``.
+    """
+    names: frozenset[str] = frozenset()
+    while factory is not None:
+        names |= getattr(factory, _STATIC_ATTRIBUTE, frozenset())
+        factory = getattr(factory, "__wrapped__", None)
+    return names
 
 
 class EmptyState(NamedTuple):

@@ -45,6 +45,7 @@ from jopt._check._schedules import (  # noqa: F401
     scheduled_values,
 )
 from jopt._check._trees import (  # noqa: F401
+    FLOAT_PARAMS_FIX,
     first_mismatch,
     inexact_leaves,
     same_structure,

@@ -42,12 +42,27 @@ def same_structure(name: str, tree: Any, reference: Any, reference_name: str, fi
         )
 
 
-def inexact_leaves(name: str, tree: Any, fix: str) -> None:
-    """Every leaf of ``tree`` has a floating or complex dtype; the message names the first other."""
+FLOAT_PARAMS_FIX = (
+    "freeze such a leaf with jopt.partition({'train': tx, 'frozen': jopt.set_to_zero()}, labels) "
+    "or jopt.masked, or keep it outside the params (e.g. in a separate state pytree)"
+)
+"""The fix an optimizer that updates floating-point leaves only names for any other leaf."""
+
+
+def inexact_leaves(name: str, tree: Any, fix: str = FLOAT_PARAMS_FIX) -> None:
+    """Every leaf of ``tree`` is an array (or number) of floating or complex dtype.
+
+    The message names the first other leaf's path and its type or dtype.
+    """
     for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        where = jax.tree_util.keystr(path) or "<root>"
+        if not hasattr(leaf, "dtype") and not isinstance(leaf, (bool, int, float, complex)):
+            raise TypeError(
+                f"{name} must have array leaves, got {type(leaf).__name__} {leaf!r} at {where}; "
+                f"{fix}"
+            )
         kind = jax.dtypes.result_type(leaf)
         if not jax.numpy.issubdtype(kind, jax.numpy.inexact):
-            where = jax.tree_util.keystr(path) or "<root>"
             raise TypeError(f"{name} must have float leaves, got {kind} at {where}; {fix}")
 
 

@@ -24,6 +24,7 @@ from jopt.base import (
     GradientTransformationExtraArgs,
     OptState,
     Schedule,
+    declared_static_args,
     with_extra_args_support,
 )
 from jopt.schedules._hyper import zero_count
@@ -139,6 +140,7 @@ def _checked_factory(
             "pass e.g. static_args=('min_dim_size_to_factor',)"
         )
     static_args = {static_args} if isinstance(static_args, str) else set(static_args)
+    static_args |= declared_static_args(inner_factory)
     signature = inspect.signature(inner_factory)
     unknown = static_args - set(signature.parameters)
     if unknown:
