@@ -128,26 +128,14 @@ def static_args(*names: str) -> Callable[[_Factory], _Factory]:
 
     def declare(factory: _Factory) -> _Factory:
         signature = inspect.signature(factory)
-        unknown = sorted(set(names) - set(signature.parameters))
-        if unknown:
-            raise ValueError(
-                f"static_args must name arguments of {factory.__name__}, got unknown {unknown}; "
-                f"pick from {sorted(signature.parameters)}"
-            )
+        _check.argument_names("static_args", names, signature, factory.__name__)
         declared = frozenset(names) | declared_static_args(factory)
 
         @functools.wraps(factory)
         def checked(*args: Any, **kwargs: Any) -> Any:
             arguments = signature.bind_partial(*args, **kwargs).arguments
             for name in sorted(declared & set(arguments)):
-                if isinstance(arguments[name], (jax.Array, jax.core.Tracer)):
-                    raise TypeError(
-                        f"{factory.__name__}'s {name} fixes the structure of its state and must "
-                        f"be a Python value, got an array {arguments[name]!r}; "
-                        "optax.inject_hyperparams passes every number as one: give it "
-                        f"static_args={tuple(sorted(declared))}, or use jopt.inject_hyperparams, "
-                        "which knows them"
-                    )
+                _check.static_value(factory.__name__, name, arguments[name], declared)
             return factory(*args, **kwargs)
 
         setattr(checked, _STATIC_ATTRIBUTE, declared)

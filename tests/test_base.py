@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 
 import jopt
 from jopt.testing import assert_trees_close, nested_params
@@ -55,3 +56,36 @@ def test_incremental_and_periodic_update():
     assert_trees_close(jopt.incremental_update(new, old, 0.25), {"x": jnp.full(2, 0.25)})
     assert_trees_close(jopt.periodic_update(new, old, jnp.asarray(4), 2), new)
     assert_trees_close(jopt.periodic_update(new, old, jnp.asarray(3), 2), old)
+
+
+def test_static_args_are_kept_static_by_inject_hyperparams_and_refused_as_arrays():
+
+    @jopt.static_args("block_size")
+    def blocked_sgd(learning_rate=0.1, block_size=4):
+        assert isinstance(block_size, int)  # never traced through jopt.inject_hyperparams
+        return jopt.sgd(learning_rate)
+
+    assert jopt.declared_static_args(blocked_sgd) == {"block_size"}
+    tx = jopt.inject_hyperparams(blocked_sgd)(learning_rate=0.2, block_size=3)
+    state = jax.jit(tx.init)({"w": jnp.ones(3)})
+    assert set(state.hyperparams) == {"learning_rate"}
+    with pytest.raises(
+        TypeError, match=r"block_size fixes the structure.*static_args=\('block_size',\)"
+    ):
+        optax.inject_hyperparams(blocked_sgd)(learning_rate=0.2).init({"w": jnp.ones(3)})
+    with pytest.raises(
+        ValueError, match=r"static_args must name arguments of f, got unknown \['rank'\]"
+    ):
+
+        @jopt.static_args("rank")
+        def f(learning_rate):
+            return jopt.sgd(learning_rate)
+
+
+def test_inexact_leaves_names_integer_and_non_array_leaves():
+    from jopt import _check  # noqa: PLC0415
+
+    with pytest.raises(TypeError, match=r"float leaves, got int32 at \['count'\]; freeze"):
+        _check.inexact_leaves("params", {"count": jnp.arange(4), "w": jnp.ones(2)})
+    with pytest.raises(TypeError, match=r"array leaves, got str 'x' at \['name'\]\[0\]"):
+        _check.inexact_leaves("params", {"name": ["x"]})

@@ -23,6 +23,7 @@ import jax
 import numpy as np
 
 from jopt._check._objects import (  # noqa: F401
+    argument_names,
     array_dtype,
     dimension_numbers,
     dtype,
@@ -31,6 +32,7 @@ from jopt._check._objects import (  # noqa: F401
     params_given,
     prng_key,
     same_shape,
+    static_value,
     train_state,
     transformation,
 )

@@ -135,3 +135,24 @@ def train_state(name: str, value: Any, expected: type) -> None:
         f"{name} must be a jopt.train.TrainState, got {kind.__name__}; build one "
         "with jopt.train.TrainState.create(params, tx)"
     )
+
+
+def argument_names(name: str, names: Any, signature: Any, owner: str) -> None:
+    """Every entry of ``names`` is a parameter of ``signature`` (``owner``'s)."""
+    unknown = sorted(set(names) - set(signature.parameters))
+    if unknown:
+        raise ValueError(
+            f"{name} must name arguments of {owner}, got unknown {unknown}; "
+            f"pick from {sorted(signature.parameters)}"
+        )
+
+
+def static_value(owner: str, name: str, value: Any, declared: Any) -> None:
+    """A structural argument (declared with ``jopt.static_args``) is not an array."""
+    if isinstance(value, (jax.Array, jax.core.Tracer)):
+        raise TypeError(
+            f"{owner}'s {name} fixes the structure of its state and must be a Python value, "
+            f"got an array {value!r}; optax.inject_hyperparams passes every number as one: "
+            f"give it static_args={tuple(sorted(declared))}, or use jopt.inject_hyperparams, "
+            "which knows them"
+        )
